@@ -1,0 +1,240 @@
+//! The commands, top to bottom: turn flags into typed options, then fetch → reconcile →
+//! report. Nothing here knows HTTP or SQL; it wires the modules that do.
+
+use crate::cli::{
+    self, Command, FetchArgs, LedgerCommand, ReportArgs, RunArgs, TwilioArgs, WindowArgs,
+};
+use crate::error::UsageError;
+use crate::phone::Normalizer;
+use crate::reconcile;
+use crate::report;
+use crate::store::{OpenMode, Store};
+use crate::twilio::retry::RetryPolicy;
+use crate::twilio::{Client, ClientConfig, Credentials, client};
+use crate::window::Window;
+use crate::{fetch, ledger, timefmt};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Duration, Utc};
+use std::num::NonZeroU32;
+use std::path::Path;
+
+/// Runs one command to completion.
+pub async fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Run(args) => cmd_run(args).await,
+        Command::Fetch(args) => cmd_fetch(args).await,
+        Command::Report(args) => cmd_report(args),
+        Command::Ledger(cmd) => cmd_ledger(cmd),
+        Command::Simulate(args) => crate::simulator::run(args).await,
+        Command::Demo(args) => crate::demo::run(&args.out).await,
+    }
+}
+
+/// A window and the clocks and rules that go with it, checked.
+pub struct Plan {
+    pub window: Window,
+    pub match_delay: Duration,
+    pub now: DateTime<Utc>,
+    pub numbers: Normalizer,
+}
+
+impl Plan {
+    pub fn from_args(args: &WindowArgs) -> Result<Plan> {
+        let bound = |flag: &str, text: &str| {
+            timefmt::parse_bound(text).map_err(|e| UsageError::new(format!("--{flag}: {e}")))
+        };
+        let window = Window::new(bound("from", &args.from)?, bound("to", &args.to)?)?;
+        let now = match &args.now {
+            Some(text) => bound("now", text)?,
+            None => Utc::now(),
+        };
+        let match_delay = cli::parse_duration(&args.match_delay)
+            .map_err(|e| UsageError::new(format!("--match-delay: {e}")))?;
+        if match_delay <= Duration::zero() {
+            return Err(UsageError::new("--match-delay must be positive"));
+        }
+        let numbers = Normalizer::new(Some(&args.default_region))
+            .map_err(|e| UsageError::new(format!("--default-region: {e}")))?;
+        Ok(Plan {
+            window,
+            match_delay,
+            now,
+            numbers,
+        })
+    }
+
+    pub fn fetch_options(&self, twilio: &TwilioArgs) -> fetch::Options {
+        fetch::Options {
+            window: self.window,
+            match_delay: self.match_delay,
+            now: self.now,
+            max_sid_lookups: twilio.max_sid_lookups,
+            page_size: twilio.page_size,
+        }
+    }
+
+    pub fn report_options(&self, include_completed: bool) -> reconcile::Options {
+        reconcile::Options {
+            window: self.window,
+            match_delay: self.match_delay,
+            now: self.now,
+            include_completed,
+        }
+    }
+}
+
+/// The secret never comes from argv: API key + secret, a token file, or the token's env var.
+fn credentials(args: &TwilioArgs) -> Result<Credentials> {
+    let account = args
+        .account_sid
+        .clone()
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| {
+            UsageError::new("no Twilio account: set TWILIO_ACCOUNT_SID (or --account-sid)")
+        })?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    if let Some(key) = env("TWILIO_API_KEY") {
+        let secret = env("TWILIO_API_SECRET").ok_or_else(|| {
+            UsageError::new("TWILIO_API_KEY is set but TWILIO_API_SECRET is not; set both, or neither and TWILIO_AUTH_TOKEN")
+        })?;
+        return Ok(Credentials::new(account, key, secret));
+    }
+    let token = match &args.auth_token_file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| UsageError::new(format!("--auth-token-file {}: {e}", path.display())))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_owned(),
+        None => env("TWILIO_AUTH_TOKEN").unwrap_or_default(),
+    };
+    if token.is_empty() {
+        return Err(UsageError::new(format!(
+            "no secret for account {account}: set TWILIO_AUTH_TOKEN, --auth-token-file, or TWILIO_API_KEY and TWILIO_API_SECRET"
+        )));
+    }
+    Ok(Credentials::new(account.clone(), account, token))
+}
+
+pub fn build_client(args: &TwilioArgs) -> Result<Client> {
+    let base_url = client::check_base_url(&args.base_url).map_err(UsageError::new)?;
+    let positive = |flag: &str, n: u64| {
+        if n == 0 {
+            Err(UsageError::new(format!("--{flag} must be at least 1")))
+        } else {
+            Ok(())
+        }
+    };
+    positive("rps", args.rps.into())?;
+    positive("max-in-flight", args.max_in_flight as u64)?;
+    positive("max-attempts", args.max_attempts.into())?;
+    positive("timeout", args.timeout)?;
+    if !(1..=1000).contains(&args.page_size) {
+        return Err(UsageError::new(
+            "--page-size must be between 1 and 1000 (Twilio's maximum)",
+        ));
+    }
+    Client::new(ClientConfig {
+        base_url,
+        credentials: credentials(args)?,
+        rps: NonZeroU32::new(args.rps).expect("checked above"),
+        max_in_flight: args.max_in_flight,
+        retry: RetryPolicy {
+            max_attempts: args.max_attempts,
+            base: std::time::Duration::from_millis(args.retry_base_ms.max(1)),
+            cap: std::time::Duration::from_secs(10),
+            max_total_wait: std::time::Duration::from_secs(args.max_retry_wait),
+        },
+        timeout: std::time::Duration::from_secs(args.timeout),
+    })
+}
+
+async fn cmd_fetch(args: FetchArgs) -> Result<()> {
+    let mut plan = Plan::from_args(&args.window)?;
+    let client = build_client(&args.twilio)?;
+    let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
+    let opts = plan.fetch_options(&args.twilio);
+    let summary = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
+    eprintln!("callrecon: {}", summary.line());
+    Ok(())
+}
+
+fn cmd_report(args: ReportArgs) -> Result<()> {
+    let mut plan = Plan::from_args(&args.window)?;
+    let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
+    let summary = write_report(
+        &mut store,
+        &mut plan,
+        &args.out.out,
+        args.out.include_completed,
+    )?;
+    print_summary(&summary, &args.out.out);
+    Ok(())
+}
+
+async fn cmd_run(args: RunArgs) -> Result<()> {
+    let mut plan = Plan::from_args(&args.window)?;
+    let client = build_client(&args.twilio)?;
+    let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
+    let opts = plan.fetch_options(&args.twilio);
+    let fetched = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
+    eprintln!("callrecon: {}", fetched.line());
+    let summary = write_report(
+        &mut store,
+        &mut plan,
+        &args.out.out,
+        args.out.include_completed,
+    )?;
+    print_summary(&summary, &args.out.out);
+    Ok(())
+}
+
+/// Reconciles and writes the report atomically; on any error the destination is untouched.
+pub fn write_report(
+    store: &mut Store,
+    plan: &mut Plan,
+    out: &Path,
+    include_completed: bool,
+) -> Result<reconcile::Summary> {
+    let opts = plan.report_options(include_completed);
+    // Refuse before creating anything at the destination.
+    reconcile::check_landed(store, opts.window, opts.match_delay, opts.now)?;
+    let mut writer = report::Writer::create(out)?;
+    let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, &mut writer)?;
+    writer.finish()?;
+    Ok(summary)
+}
+
+fn print_summary(summary: &reconcile::Summary, out: &Path) {
+    if out.as_os_str() != "-" {
+        eprintln!("callrecon: report written to {}", out.display());
+    }
+    for line in summary.lines() {
+        eprintln!("callrecon: {line}");
+    }
+}
+
+fn cmd_ledger(cmd: LedgerCommand) -> Result<()> {
+    match cmd {
+        LedgerCommand::Init { db } => {
+            Store::open(&db, OpenMode::CreateIfMissing)?;
+            eprintln!(
+                "callrecon: {} is ready (intended_calls and callrecon's tables, WAL mode)",
+                db.display()
+            );
+        }
+        LedgerCommand::Import { db, file } => {
+            let mut store = Store::open(&db, OpenMode::MustExist)?;
+            let stats = ledger::import_csv(&mut store.conn, &file)
+                .with_context(|| format!("importing {} into {}", file.display(), db.display()))?;
+            eprintln!(
+                "callrecon: imported {} row(s) from {}; {} already present, left unchanged",
+                stats.inserted,
+                file.display(),
+                stats.already_present
+            );
+        }
+    }
+    Ok(())
+}

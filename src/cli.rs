@@ -1,0 +1,232 @@
+//! The command line: every subcommand and flag, with the help text users read.
+//!
+//! Parsing only: values are checked and turned into typed options in [`crate::app`].
+//! Secrets never come from flags (argv is visible to every user of the machine in `ps`):
+//! tokens come from the environment or a file.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0    success (also when failed calls were found)
+  1    local I/O, disk or database error
+  2    usage or input error (bad flags, missing or non-SQLite database, ledger without the
+       contract's columns, a window never fetched, a request Twilio refused with a 4xx)
+  3    Twilio authentication or permission error on the Calls list (401/403)
+  4    Twilio unavailable or misbehaving after the retry budget
+  5    an alarm threshold was crossed
+  6    stopped by --max-runtime, state left resumable
+  75   another callrecon command holds the database
+  130  interrupted (SIGINT), 143 terminated (SIGTERM)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "callrecon",
+    version,
+    about = "Reconcile the calls your application meant to place through Twilio with what Twilio did",
+    long_about = "Lists recent calls from Twilio's Calls API under a rate limit, matches them with \
+the application's SQLite ledger (`intended_calls`), and writes a CSV report of every call that \
+did not complete: failed, busy, no-answer, unreachable, canceled, never placed, still pending.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// More log output (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch, then report: the nightly job.
+    #[command(
+        after_help = "Example:\n  callrecon run --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --out report.csv"
+    )]
+    Run(RunArgs),
+    /// List the window's calls from Twilio and land them in the database.
+    #[command(
+        after_help = "Example:\n  callrecon fetch --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z"
+    )]
+    Fetch(FetchArgs),
+    /// Reconcile landed calls with the ledger and write the report (no network).
+    #[command(
+        after_help = "Example:\n  callrecon report --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --out -"
+    )]
+    Report(ReportArgs),
+    /// Create or fill the ledger table.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
+    /// Serve a local, faithful Twilio simulator with generated calls.
+    #[command(after_help = "Example:\n  callrecon simulate --calls 20000 --ledger-out ledger.db")]
+    Simulate(crate::simulator::SimArgs),
+    /// Run the whole pipeline on the built-in simulator: no account, no network.
+    #[command(after_help = "Example:\n  callrecon demo --out ./callrecon-demo")]
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Create the intended_calls table (and callrecon's own tables) if missing.
+    #[command(after_help = "Example:\n  callrecon ledger init --db ledger.db")]
+    Init {
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+    },
+    /// Import ledger rows from a CSV whose header names are the column names; rows whose id
+    /// is already present are left unchanged.
+    #[command(after_help = "Example:\n  callrecon ledger import --db ledger.db intended.csv")]
+    Import {
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        #[arg(value_name = "FILE.csv")]
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WindowArgs {
+    /// The ledger database (SQLite), shared with the application.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Window start, inclusive (RFC 3339, e.g. 2026-11-27T00:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub from: String,
+    /// Window end, exclusive (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub to: String,
+    /// The clock for every rule that says "now" (default: the wall clock).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// How long after intended_at a call may be created and still match a row without a SID,
+    /// and how long a row without a call stays pending (e.g. 90s, 30m, 1h).
+    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    pub match_delay: String,
+    /// Region (ISO 3166) for ledger numbers written in national format.
+    #[arg(long, value_name = "CC", default_value = "US")]
+    pub default_region: String,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct TwilioArgs {
+    /// API origin; every request goes there.
+    #[arg(long, env = "CALLRECON_BASE_URL", default_value = crate::twilio::client::DEFAULT_BASE_URL, value_name = "URL")]
+    pub base_url: String,
+    /// Account SID (AC…). The secret comes from TWILIO_AUTH_TOKEN, --auth-token-file, or
+    /// TWILIO_API_KEY + TWILIO_API_SECRET, never from a flag.
+    #[arg(long, env = "TWILIO_ACCOUNT_SID", value_name = "AC…")]
+    pub account_sid: Option<String>,
+    /// File holding the auth token (first line).
+    #[arg(long, value_name = "PATH")]
+    pub auth_token_file: Option<PathBuf>,
+    /// Requests per second, all requests together.
+    #[arg(long, default_value_t = 25, value_name = "N")]
+    pub rps: u32,
+    /// Requests in flight at once (Twilio limits concurrency per account).
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub max_in_flight: usize,
+    /// Attempts per request, the first included, on 429, 5xx and broken answers.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub max_attempts: u32,
+    /// Total seconds one request may spend waiting between retries.
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    pub max_retry_wait: u64,
+    /// First backoff step in milliseconds (doubles per retry).
+    #[arg(long, default_value_t = 250, value_name = "MS", hide = true)]
+    pub retry_base_ms: u64,
+    /// Seconds one attempt may take, connect to last byte.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    pub timeout: u64,
+    /// Records per list page (Twilio's maximum is 1000).
+    #[arg(long, default_value_t = 1000, value_name = "N", hide = true)]
+    pub page_size: u32,
+    /// Ledger SIDs missing from the listed days that are looked up one by one, at most.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_sid_lookups: usize,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct ReportOutArgs {
+    /// Report path (CSV, written atomically, mode 0600), or - for stdout.
+    #[arg(long, value_name = "FILE.csv")]
+    pub out: PathBuf,
+    /// Also list rows whose call completed.
+    #[arg(long)]
+    pub include_completed: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub twilio: TwilioArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub out: ReportOutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub window: WindowArgs,
+    #[command(flatten)]
+    pub twilio: TwilioArgs,
+    #[command(flatten)]
+    pub out: ReportOutArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's ledger and report.
+    #[arg(long, value_name = "DIR", default_value = "callrecon-demo")]
+    pub out: PathBuf,
+}
+
+/// Reads `90s`, `30m`, `1h`, `2d` or plain seconds.
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let t = text.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration; write it like 90s, 30m or 1h"))?;
+    match unit {
+        "" | "s" => Ok(chrono::Duration::seconds(n)),
+        "m" => Ok(chrono::Duration::minutes(n)),
+        "h" => Ok(chrono::Duration::hours(n)),
+        "d" => Ok(chrono::Duration::days(n)),
+        _ => Err(format!("'{text}' has an unknown unit; use s, m, h or d")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("90s").unwrap(),
+            chrono::Duration::seconds(90)
+        );
+        assert_eq!(parse_duration("1h").unwrap(), chrono::Duration::hours(1));
+        assert_eq!(parse_duration("30").unwrap(), chrono::Duration::seconds(30));
+        assert!(parse_duration("1w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+}

@@ -1,0 +1,210 @@
+//! The report file: RFC 4180 CSV with design.md's columns, written atomically.
+//!
+//! A report is written to a temporary file in the destination's folder, synced, and renamed
+//! over the destination only when complete: a reader (or the next morning's mail) never sees
+//! half a report, and a failed run leaves the previous one untouched. Files are created with
+//! mode 0600 because phone numbers are personal data. `-` streams to stdout instead.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// One report row. Field order is the column order; new columns only ever go at the end.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Row {
+    pub ledger_id: Option<i64>,
+    pub external_ref: Option<String>,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub intended_at: Option<String>,
+    pub call_sid: Option<String>,
+    pub outcome: String,
+    pub twilio_status: Option<String>,
+    pub error_code: Option<i64>,
+    pub error_category: Option<String>,
+    pub error_message: String,
+    pub error_source: String,
+    pub sip_response_code: Option<i64>,
+    pub start_time: Option<String>,
+    pub end_time: Option<String>,
+    pub duration_s: Option<String>,
+    pub price: Option<String>,
+    pub price_unit: Option<String>,
+    pub direction: Option<String>,
+    pub answered_by: Option<String>,
+    pub matched_by: Option<String>,
+    pub backfilled: bool,
+    pub account_sid: Option<String>,
+}
+
+/// The header, for documentation and tests.
+pub const COLUMNS: [&str; 23] = [
+    "ledger_id",
+    "external_ref",
+    "to",
+    "from",
+    "intended_at",
+    "call_sid",
+    "outcome",
+    "twilio_status",
+    "error_code",
+    "error_category",
+    "error_message",
+    "error_source",
+    "sip_response_code",
+    "start_time",
+    "end_time",
+    "duration_s",
+    "price",
+    "price_unit",
+    "direction",
+    "answered_by",
+    "matched_by",
+    "backfilled",
+    "account_sid",
+];
+
+enum Sink {
+    Stdout,
+    File {
+        temp: tempfile::NamedTempFile,
+        dest: PathBuf,
+    },
+}
+
+/// Writes rows as they come; nothing is visible at the destination until [`Writer::finish`].
+pub struct Writer {
+    csv: csv::Writer<Box<dyn Write>>,
+    sink: Sink,
+    pub rows: u64,
+}
+
+impl Writer {
+    /// `dest` is a file path, or `-` for stdout.
+    pub fn create(dest: &Path) -> Result<Writer> {
+        if dest.as_os_str() == "-" {
+            let out: Box<dyn Write> = Box::new(std::io::BufWriter::new(std::io::stdout().lock()));
+            return Ok(Writer::new(out, Sink::Stdout));
+        }
+        let dir = match dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        let temp = tempfile::Builder::new()
+            .prefix(".callrecon-report-")
+            .suffix(".tmp")
+            .permissions(private())
+            .tempfile_in(&dir)
+            .with_context(|| format!("creating the report in folder {}", dir.display()))?;
+        let file = temp
+            .reopen()
+            .context("opening the report's temporary file")?;
+        let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
+        Ok(Writer::new(
+            out,
+            Sink::File {
+                temp,
+                dest: dest.to_owned(),
+            },
+        ))
+    }
+
+    fn new(out: Box<dyn Write>, sink: Sink) -> Writer {
+        let mut csv = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(out);
+        // The header is written even when no row follows: an empty window is a header-only report.
+        let _ = csv.write_record(COLUMNS);
+        Writer { csv, sink, rows: 0 }
+    }
+
+    pub fn write(&mut self, row: &Row) -> Result<()> {
+        self.csv.serialize(row).context("writing the report")?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes, syncs and renames the report into place.
+    pub fn finish(self) -> Result<()> {
+        let mut out = self
+            .csv
+            .into_inner()
+            .map_err(|e| e.into_error())
+            .context("writing the report")?;
+        out.flush().context("writing the report")?;
+        drop(out);
+        if let Sink::File { temp, dest } = self.sink {
+            temp.as_file().sync_all().context("syncing the report")?;
+            temp.persist(&dest)
+                .with_context(|| format!("moving the report into place at {}", dest.display()))?;
+            sync_dir(&dest);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn private() -> std::fs::Permissions {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::Permissions::from_mode(0o600)
+}
+
+#[cfg(not(unix))]
+fn private() -> std::fs::Permissions {
+    std::fs::metadata(".")
+        .map(|m| m.permissions())
+        .expect("current dir")
+}
+
+/// Makes the rename durable; best effort, as not every filesystem supports it.
+fn sync_dir(dest: &Path) {
+    if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_report_appears_whole_with_mode_0600_or_not_at_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("r.csv");
+        let mut w = Writer::create(&dest).unwrap();
+        w.write(&Row {
+            ledger_id: Some(7),
+            outcome: "busy".into(),
+            price: Some("-0.01300".into()),
+            ..Row::default()
+        })
+        .unwrap();
+        assert!(!dest.exists(), "nothing at the destination before finish");
+        w.finish().unwrap();
+        let text = std::fs::read_to_string(&dest).unwrap();
+        let mut lines = text.lines();
+        assert_eq!(lines.next().unwrap(), COLUMNS.join(","));
+        assert_eq!(
+            lines.next().unwrap(),
+            "7,,,,,,busy,,,,,,,,,,-0.01300,,,,,false,"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(
+                std::fs::metadata(&dest).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
+        }
+        let abandoned = Writer::create(&dir.path().join("other.csv")).unwrap();
+        drop(abandoned);
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("r.csv")]);
+    }
+}

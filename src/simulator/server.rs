@@ -1,0 +1,302 @@
+//! The simulator's HTTP face: axum routes for Calls list and fetch, Basic auth, Twilio's
+//! error bodies, and the fault layer in front of them.
+//!
+//! Every request to the API paths passes one front door that counts it, applies the fault
+//! knobs (503 bursts, then 429 bursts, then the concurrency limit, as the layers in front of
+//! Twilio's API would), checks credentials, and delays the response. Error bodies are the
+//! client's own [`ErrorBody`] and pages its own [`CallsPage`], so what the simulator serves
+//! and what callrecon decodes cannot drift apart.
+
+use super::faults::Counters;
+use super::listing::{self, CallIndex};
+use super::{Dataset, SimConfig, Stats};
+use crate::twilio::model::{CallsPage, ErrorBody};
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// What a proxy in front of the API sends when the API is down: HTML, not JSON.
+const PROXY_503_PAGE: &str = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n\
+<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n";
+
+/// The shared state of one running simulator.
+pub struct Simulator {
+    cfg: SimConfig,
+    dataset: Dataset,
+    index: CallIndex,
+    counters: Counters,
+    /// Permits for `--max-concurrent`; a request that cannot take one gets a 429.
+    limiter: Option<Arc<Semaphore>>,
+}
+
+impl Simulator {
+    /// Generates the dataset of `cfg` and indexes it for listing.
+    pub fn new(cfg: SimConfig) -> Arc<Simulator> {
+        let dataset = Dataset::generate(&cfg);
+        Simulator::from_dataset(cfg, dataset)
+    }
+
+    /// Serves a dataset built by hand (tests that place each call on purpose), with the
+    /// credentials and faults of `cfg`. The calls must be newest first, as generated ones are.
+    pub fn from_dataset(cfg: SimConfig, dataset: Dataset) -> Arc<Simulator> {
+        let index = CallIndex::new(&dataset.calls);
+        let limiter = cfg
+            .faults
+            .max_concurrent
+            .map(|n| Arc::new(Semaphore::new(n)));
+        Arc::new(Simulator {
+            cfg,
+            dataset,
+            index,
+            counters: Counters::default(),
+            limiter,
+        })
+    }
+
+    pub fn dataset(&self) -> &Dataset {
+        &self.dataset
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        self.counters.snapshot()
+    }
+}
+
+/// Serves the simulator on `listener` until `shutdown` resolves, then finishes the requests
+/// in flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    sim: Arc<Simulator>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(sim))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+pub(super) fn router(sim: Arc<Simulator>) -> Router {
+    Router::new()
+        .route("/2010-04-01/Accounts/{account}/Calls.json", get(list_calls))
+        .route(
+            "/2010-04-01/Accounts/{account}/Calls/{sid}",
+            get(fetch_call),
+        )
+        .route("/__simulator/stats", get(stats))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(sim.clone(), front_door))
+        .with_state(sim)
+}
+
+/// Decrements the in-flight count however the request ends, even when the client hangs up
+/// and the handler future is dropped.
+struct InFlight<'a>(&'a Counters);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0
+            .in_flight
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+async fn front_door(State(sim): State<Arc<Simulator>>, req: Request, next: Next) -> Response {
+    if req.uri().path().starts_with("/__simulator/") {
+        return next.run(req).await;
+    }
+    let faults = &sim.cfg.faults;
+    let (n, in_flight) = sim.counters.enter();
+    let _guard = InFlight(&sim.counters);
+    let permit = sim.limiter.as_ref().map(|l| l.clone().try_acquire_owned());
+    let mut response = match faults.burst_status(n) {
+        Some(503) => proxy_unavailable(),
+        Some(_) => too_many_requests(&sim.cfg),
+        None if matches!(permit, Some(Err(_))) => too_many_requests(&sim.cfg),
+        None if !authorized(req.headers(), &sim.cfg) => unauthorized(),
+        None => next.run(req).await,
+    };
+    if !faults.latency.is_zero() {
+        tokio::time::sleep(faults.latency).await;
+    }
+    // Twilio suggests watching this header to stay under the concurrency limit (notes §4.1).
+    response
+        .headers_mut()
+        .insert("Twilio-Concurrent-Requests", HeaderValue::from(in_flight));
+    sim.counters.leave(response.status().as_u16());
+    response
+}
+
+/// HTTP Basic with the account SID and token, or the API key and its secret.
+fn authorized(headers: &HeaderMap, cfg: &SimConfig) -> bool {
+    let Some((user, password)) = basic_credentials(headers) else {
+        return false;
+    };
+    (user == cfg.account_sid && password == cfg.auth_token)
+        || cfg
+            .api_key
+            .as_ref()
+            .is_some_and(|(key, secret)| user == *key && password == *secret)
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_owned(), password.to_owned()))
+}
+
+async fn list_calls(
+    State(sim): State<Arc<Simulator>>,
+    Path(account): Path<String>,
+    RawQuery(raw): RawQuery,
+    uri: Uri,
+) -> Response {
+    if account != sim.cfg.account_sid {
+        return resource_not_found(uri.path());
+    }
+    let faults = &sim.cfg.faults;
+    let q = match listing::parse_query(raw.as_deref(), faults.time_filter) {
+        Ok(q) => q,
+        Err(message) => return bad_request(message),
+    };
+    let limit = if faults.short_page(q.page) {
+        (q.page_size / 2).max(1)
+    } else {
+        q.page_size
+    };
+    let calls = &sim.dataset.calls;
+    let sel = match listing::select(&sim.index, calls, &q, limit) {
+        Ok(sel) => sel,
+        Err(message) => return bad_request(message),
+    };
+    let path = uri.path();
+    let token = q.after_sid.as_ref().map(|sid| format!("PA{sid}"));
+    let next_token = sel
+        .indices
+        .last()
+        .filter(|_| sel.more)
+        .map(|&i| format!("PA{}", calls[i].sid));
+    let start = q.page.saturating_mul(q.page_size as u64);
+    let page = CallsPage {
+        calls: sel.indices.iter().map(|&i| calls[i].clone()).collect(),
+        end: Some((start + (sel.indices.len() as u64).saturating_sub(1)) as i64),
+        first_page_uri: Some(listing::page_uri(path, &q, 0, None)),
+        next_page_uri: next_token
+            .as_deref()
+            .map(|t| listing::page_uri(path, &q, q.page + 1, Some(t))),
+        page: Some(q.page as i64),
+        page_size: Some(q.page_size as i64),
+        previous_page_uri: None,
+        start: Some(start as i64),
+        uri: Some(listing::page_uri(path, &q, q.page, token.as_deref())),
+    };
+    delay_per_record(&sim, page.calls.len()).await;
+    sim.counters.served(page.calls.len(), true);
+    Json(page).into_response()
+}
+
+async fn fetch_call(
+    State(sim): State<Arc<Simulator>>,
+    Path((account, file)): Path<(String, String)>,
+    uri: Uri,
+) -> Response {
+    let position = file
+        .strip_suffix(".json")
+        .filter(|_| account == sim.cfg.account_sid)
+        .and_then(|sid| sim.index.position(sid));
+    let Some(i) = position else {
+        return resource_not_found(uri.path());
+    };
+    delay_per_record(&sim, 1).await;
+    sim.counters.served(1, false);
+    Json(&sim.dataset.calls[i]).into_response()
+}
+
+async fn delay_per_record(sim: &Simulator, records: usize) {
+    let per_record = sim.cfg.faults.per_record;
+    if !per_record.is_zero() && records > 0 {
+        tokio::time::sleep(per_record.saturating_mul(records as u32)).await;
+    }
+}
+
+async fn stats(State(sim): State<Arc<Simulator>>) -> Json<Stats> {
+    Json(sim.stats())
+}
+
+async fn not_found(uri: Uri) -> Response {
+    resource_not_found(uri.path())
+}
+
+fn error(status: StatusCode, code: i64, message: String) -> Response {
+    let body = ErrorBody {
+        code: Some(code),
+        message: Some(message),
+        more_info: Some(format!("https://www.twilio.com/docs/errors/{code}")),
+        status: Some(i64::from(status.as_u16())),
+        detail: None,
+    };
+    (status, Json(body)).into_response()
+}
+
+fn resource_not_found(path: &str) -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        20404,
+        format!("The requested resource {path} was not found"),
+    )
+}
+
+fn bad_request(message: String) -> Response {
+    error(StatusCode::BAD_REQUEST, 20001, message)
+}
+
+fn unauthorized() -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, 20003, "Authenticate".to_owned());
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Twilio API\""),
+    );
+    response
+}
+
+fn too_many_requests(cfg: &SimConfig) -> Response {
+    let mut response = error(
+        StatusCode::TOO_MANY_REQUESTS,
+        20429,
+        "Too Many Requests".to_owned(),
+    );
+    if let Some(secs) = cfg.faults.retry_after {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+fn proxy_unavailable() -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "text/html")],
+        PROXY_503_PAGE,
+    )
+        .into_response()
+}

@@ -1,0 +1,124 @@
+//! The SQLite file callrecon shares with the application: opening it safely, callrecon's own
+//! `recon_*` tables, and landing Twilio's data into them.
+//!
+//! The application keeps writing `intended_calls` while callrecon runs, so the file is put in
+//! WAL mode (persistent, documented in README) with a busy timeout, and every write callrecon
+//! makes is a short transaction: one per landed page.
+
+mod land;
+mod schema;
+
+use crate::error::UsageError;
+use crate::ledger;
+use anyhow::{Context, Result};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// How long a statement waits for the application's write lock before failing. The
+/// application's transactions are short; a minute covers a slow disk with a wide margin.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct Store {
+    pub conn: Connection,
+    pub path: PathBuf,
+}
+
+/// Whether a missing database file may be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    MustExist,
+    CreateIfMissing,
+}
+
+impl Store {
+    /// Opens the ledger database, checks it is SQLite, sets the pragmas and brings callrecon's
+    /// tables up to date. With `MustExist`, a missing file is a usage error (exit 2), never
+    /// silently created empty.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        let mode_create = mode == OpenMode::CreateIfMissing;
+        if mode == OpenMode::MustExist && !path.exists() {
+            return Err(UsageError::new(format!(
+                "database {} does not exist; point --db at the application's ledger, or create \
+                 one with `callrecon ledger init --db {}`",
+                path.display(),
+                path.display()
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // The first read is where SQLite notices a file that is not a database.
+        let journal: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| not_sqlite(path, e))?;
+        if !journal.eq_ignore_ascii_case("wal") {
+            tracing::warn!(
+                "{} stays in journal mode {journal}: WAL could not be enabled",
+                path.display()
+            );
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if mode_create {
+            ledger::create_table(&conn)?;
+        }
+        ledger::check_columns(&conn, path)?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// Applies the migrations not yet applied, in one exclusive transaction.
+    fn migrate(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute_batch(
+            "CREATE TABLE IF NOT EXISTS recon_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        )?;
+        let version: usize = tx
+            .query_row(
+                "SELECT value FROM recon_meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if version > schema::MIGRATIONS.len() {
+            return Err(UsageError::new(format!(
+                "{} was written by a newer callrecon (schema {version}, this one knows {}); \
+                 upgrade callrecon",
+                self.path.display(),
+                schema::MIGRATIONS.len()
+            )));
+        }
+        for sql in &schema::MIGRATIONS[version..] {
+            tx.execute_batch(sql)
+                .context("upgrading callrecon's tables")?;
+        }
+        tx.execute(
+            "INSERT INTO recon_meta (key, value) VALUES ('schema_version', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [schema::MIGRATIONS.len().to_string()],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn not_sqlite(path: &Path, err: rusqlite::Error) -> anyhow::Error {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase) => UsageError::new(format!(
+            "{} is not a SQLite database; point --db at the application's ledger",
+            path.display()
+        )),
+        _ => anyhow::Error::new(err).context(format!("reading database {}", path.display())),
+    }
+}

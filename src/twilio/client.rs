@@ -1,0 +1,305 @@
+//! The one Twilio client every request goes through.
+//!
+//! It owns the three things that must be shared by all requests of a run, or they do not work:
+//! the `governor` rate limiter (awaited before *every* attempt, retries included), the cap on
+//! requests in flight (Twilio limits concurrency per account, answering 429/20429), and the
+//! retry policy of [`super::retry`]. Pages are followed by the server's `next_page_uri` only;
+//! callrecon never builds a page token.
+
+use super::error::ApiError;
+use super::model::{Call, CallsPage, ErrorBody};
+use super::retry::{Decision, RetryPolicy, parse_retry_after};
+use anyhow::{Context, Result};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde::de::DeserializeOwned;
+use std::collections::HashSet;
+use std::fmt;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use url::Url;
+
+/// Twilio's production origin for the 2010 API.
+pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+
+/// Twilio's maximum page size for list endpoints (notes §1.2): fewer round trips per call.
+pub const PAGE_SIZE: u32 = 1000;
+
+/// HTTP Basic credentials: Account SID + Auth Token, or API Key SID + Secret.
+#[derive(Clone)]
+pub struct Credentials {
+    pub account_sid: String,
+    pub username: String,
+    password: String,
+}
+
+impl Credentials {
+    pub fn new(account_sid: String, username: String, password: String) -> Credentials {
+        Credentials {
+            account_sid,
+            username,
+            password,
+        }
+    }
+}
+
+/// Never prints the secret, so a `{:?}` anywhere cannot leak it.
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("account_sid", &self.account_sid)
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub base_url: Url,
+    pub credentials: Credentials,
+    /// Requests per second the limiter lets through (bursts of the same size).
+    pub rps: NonZeroU32,
+    pub max_in_flight: usize,
+    pub retry: RetryPolicy,
+    /// Per attempt, connect to last byte.
+    pub timeout: Duration,
+}
+
+/// Counters a run reports in its summary.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    pub requests: AtomicU64,
+    pub retries: AtomicU64,
+    pub throttled: AtomicU64,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: Url,
+    credentials: Credentials,
+    limiter: DefaultDirectRateLimiter,
+    in_flight: Semaphore,
+    retry: RetryPolicy,
+    pub stats: Arc<ClientStats>,
+}
+
+/// Refuses plain `http://` unless the host is loopback: credentials and phone numbers must
+/// not cross a network in clear, while the simulator on 127.0.0.1 needs no TLS.
+pub fn check_base_url(text: &str) -> Result<Url, String> {
+    let url = Url::parse(text.trim()).map_err(|e| {
+        format!("base URL '{text}' is not a URL ({e}); write it like https://api.twilio.com")
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                Some(url::Host::Domain(d)) => d == "localhost",
+                None => false,
+            };
+            if !loopback {
+                return Err(format!(
+                    "base URL '{text}' is plain http to a host that is not loopback; use https \
+                     (http is only accepted for a local simulator on 127.0.0.1)"
+                ));
+            }
+        }
+        other => return Err(format!("base URL '{text}' has scheme '{other}'; use https")),
+    }
+    if url.host().is_none() {
+        return Err(format!("base URL '{text}' has no host"));
+    }
+    Ok(url)
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client> {
+        // reqwest is built without a bundled crypto provider (ring is lighter to build than
+        // aws-lc); install it once per process. A second install fails harmlessly.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("callrecon/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("building the HTTP client")?;
+        let quota = Quota::per_second(config.rps);
+        Ok(Client {
+            http,
+            base: config.base_url,
+            credentials: config.credentials,
+            limiter: RateLimiter::direct(quota),
+            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            retry: config.retry,
+            stats: Arc::new(ClientStats::default()),
+        })
+    }
+
+    pub fn account_sid(&self) -> &str {
+        &self.credentials.account_sid
+    }
+
+    /// `…/Accounts/{sid}/Calls.json` with the given query.
+    pub fn calls_url(&self, query: &[(&str, &str)]) -> Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!(
+            "/2010-04-01/Accounts/{}/Calls.json",
+            self.credentials.account_sid
+        ));
+        url.query_pairs_mut().clear().extend_pairs(query);
+        url
+    }
+
+    /// `…/Accounts/{sid}/Calls/{call}.json`.
+    pub fn call_url(&self, call_sid: &str) -> Url {
+        let mut url = self.base.clone();
+        url.set_path(&format!(
+            "/2010-04-01/Accounts/{}/Calls/{}.json",
+            self.credentials.account_sid, call_sid
+        ));
+        url
+    }
+
+    /// Resolves a `next_page_uri` (relative to the API origin) verbatim.
+    fn resolve(&self, uri: &str) -> Result<Url, ApiError> {
+        self.base.join(uri).map_err(|e| ApiError::Decode {
+            url: uri.to_owned(),
+            reason: format!("next_page_uri is not a usable URI: {e}"),
+        })
+    }
+
+    /// Lists calls from `first`, handing each page to `on_page` before asking for the next,
+    /// so that a page is landed before the next request and memory stays one page deep.
+    /// `on_page` may stop early by returning `Ok(false)`.
+    pub async fn list_calls<F>(&self, first: Url, mut on_page: F) -> Result<()>
+    where
+        F: FnMut(CallsPage) -> Result<bool>,
+    {
+        let mut seen = HashSet::new();
+        let mut next = Some(first);
+        while let Some(url) = next.take() {
+            if !seen.insert(url.as_str().to_owned()) {
+                return Err(ApiError::PageLoop { url: short(&url) }.into());
+            }
+            let page: CallsPage = self.get_json(&url).await?;
+            let following = match page.next_page_uri.as_deref() {
+                Some(uri) if !uri.is_empty() => Some(self.resolve(uri)?),
+                _ => None,
+            };
+            if !on_page(page)? {
+                return Ok(());
+            }
+            next = following;
+        }
+        Ok(())
+    }
+
+    /// One call by SID; `Ok(None)` when Twilio does not know it (404).
+    pub async fn fetch_call(&self, call_sid: &str) -> Result<Option<Call>, ApiError> {
+        match self.get_json::<Call>(&self.call_url(call_sid)).await {
+            Ok(call) => Ok(Some(call)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// GET with the limiter, the in-flight cap and the retry policy.
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, ApiError> {
+        let mut attempts = 0u32;
+        let mut waited = Duration::ZERO;
+        loop {
+            attempts += 1;
+            let err = match self.attempt(url).await {
+                Ok(value) => return Ok(value),
+                Err(err) => err,
+            };
+            if err.status() == Some(429) {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            match self
+                .retry
+                .decide(&err, attempts, waited, rand::random::<f64>())
+            {
+                Decision::Retry(delay) => {
+                    tracing::warn!(
+                        "{err}; retrying in {} ms ({} attempt(s) left)",
+                        delay.as_millis(),
+                        self.retry.max_attempts - attempts
+                    );
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                }
+                Decision::GiveUp if err.is_transient() => {
+                    return Err(ApiError::Exhausted {
+                        attempts,
+                        waited,
+                        last: Box::new(err),
+                    });
+                }
+                Decision::GiveUp => return Err(err),
+            }
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(&self, url: &Url) -> Result<T, ApiError> {
+        self.limiter.until_ready().await;
+        let _slot = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the in-flight semaphore is never closed");
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let transport = |e: reqwest::Error| ApiError::Transport {
+            url: short(url),
+            reason: without_url(e).to_string(),
+        };
+        let response = self
+            .http
+            .get(url.clone())
+            .basic_auth(&self.credentials.username, Some(&self.credentials.password))
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
+        let body = response.bytes().await.map_err(transport)?;
+        if !status.is_success() {
+            // The body is Twilio's JSON error, or a proxy's HTML: use what decodes.
+            let err: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                code: err.code,
+                message: err.message,
+                retry_after,
+                url: short(url),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|e| ApiError::Decode {
+            url: short(url),
+            reason: e.to_string(),
+        })
+    }
+}
+
+/// Path and query of a URL: what a human needs to find the request, without the origin.
+fn short(url: &Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{}", url.path(), q),
+        None => url.path().to_owned(),
+    }
+}
+
+/// reqwest's errors print the whole URL; ours carry it already.
+fn without_url(e: reqwest::Error) -> reqwest::Error {
+    e.without_url()
+}

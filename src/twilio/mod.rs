@@ -1,0 +1,10 @@
+//! Everything that speaks to Twilio: wire types, the one HTTP client, its retry policy and
+//! its error type.
+
+pub mod client;
+pub mod error;
+pub mod model;
+pub mod retry;
+
+pub use client::{Client, ClientConfig, Credentials};
+pub use error::ApiError;

@@ -1,0 +1,81 @@
+//! Twilio's wire types for the endpoints callrecon reads, exactly as the 2010 API sends them.
+//!
+//! Every Call property is nullable in Twilio's OpenAPI spec except `status`, and `duration`,
+//! `price` and `queue_time` are strings (`"4"`, `"-0.200"`), so every field is an
+//! `Option<String>` here and is interpreted only where it is used: money stays decimal text,
+//! dates stay RFC 2822 until [`crate::timefmt::parse_rfc2822`] reads them. The simulator
+//! serialises the same structs, so what it serves and what the client decodes cannot drift.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One Call resource (`api.v2010.account.call`). Field order follows Twilio's own payloads.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Call {
+    pub account_sid: Option<String>,
+    pub answered_by: Option<String>,
+    pub api_version: Option<String>,
+    pub caller_name: Option<String>,
+    pub date_created: Option<String>,
+    pub date_updated: Option<String>,
+    pub direction: Option<String>,
+    pub duration: Option<String>,
+    pub end_time: Option<String>,
+    pub forwarded_from: Option<String>,
+    pub from: Option<String>,
+    pub from_formatted: Option<String>,
+    pub group_sid: Option<String>,
+    pub parent_call_sid: Option<String>,
+    pub phone_number_sid: Option<String>,
+    pub price: Option<String>,
+    pub price_unit: Option<String>,
+    /// The only non-nullable property; kept as text so an unknown future status still lands.
+    pub sid: String,
+    pub start_time: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub subresource_uris: Option<BTreeMap<String, String>>,
+    pub to: Option<String>,
+    pub to_formatted: Option<String>,
+    pub trunk_sid: Option<String>,
+    pub uri: Option<String>,
+    pub queue_time: Option<String>,
+}
+
+/// The 2010 API list envelope for Calls (`ListCallResponse`). Paging is `next_page_uri`,
+/// relative to the API host, and nothing else: there is no total count.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct CallsPage {
+    pub calls: Vec<Call>,
+    pub end: Option<i64>,
+    pub first_page_uri: Option<String>,
+    pub next_page_uri: Option<String>,
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+    pub previous_page_uri: Option<String>,
+    pub start: Option<i64>,
+    pub uri: Option<String>,
+}
+
+/// Twilio's classic error body `{code, message, more_info, status}`; every field optional
+/// because proxies answer with HTML and newer APIs with RFC 9457 shapes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: Option<i64>,
+    pub message: Option<String>,
+    pub more_info: Option<String>,
+    pub status: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Call statuses that are final: the call will not change again (notes §3.1).
+pub const FINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
+
+/// Call statuses that may still change (`initiated` only ever appears in webhooks).
+pub const TRANSIENT_STATUSES: [&str; 4] = ["queued", "initiated", "ringing", "in-progress"];
+
+/// True for a final status, as Twilio or a webhook spells it.
+pub fn is_final(status: &str) -> bool {
+    FINAL_STATUSES.contains(&status)
+}

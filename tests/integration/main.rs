@@ -1,0 +1,8 @@
+//! One integration-test binary (ripgrep's layout): each module a subject, each test starting
+//! its own simulator on a loopback port 0.
+
+mod cli;
+mod fetching;
+mod reconcile;
+mod scenario;
+mod util;
