@@ -79,3 +79,42 @@ pub const TRANSIENT_STATUSES: [&str; 4] = ["queued", "initiated", "ringing", "in
 pub fn is_final(status: &str) -> bool {
     FINAL_STATUSES.contains(&status)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Twilio's own example page (twilio-oai `readFullPage1`) decodes with every type intact.
+    #[test]
+    fn decodes_twilios_example_page() {
+        let page: CallsPage =
+            serde_json::from_str(include_str!("../../fixtures/calls_page.json")).unwrap();
+        assert_eq!(page.calls.len(), 2);
+        let call = &page.calls[0];
+        assert_eq!(call.duration.as_deref(), Some("4"));
+        assert_eq!(call.price.as_deref(), Some("-0.200"));
+        assert_eq!(call.queue_time.as_deref(), Some("1000"));
+        assert_eq!(call.status, "completed");
+        assert!(
+            page.next_page_uri.is_none()
+                || page
+                    .next_page_uri
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("/2010-04-01/")
+        );
+    }
+
+    #[test]
+    fn decodes_error_bodies_and_tolerates_nulls() {
+        let e: ErrorBody =
+            serde_json::from_str(include_str!("../../fixtures/error_401.json")).unwrap();
+        assert_eq!((e.code, e.status), (Some(20003), Some(401)));
+        let c: Call = serde_json::from_str(
+            r#"{"sid":"CA00000000000000000000000000000001","status":"no-answer","start_time":null,
+                "end_time":null,"duration":null,"price":null,"unknown_future_field":1}"#,
+        )
+        .unwrap();
+        assert_eq!((c.start_time, c.duration, c.price), (None, None, None));
+    }
+}

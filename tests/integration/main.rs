@@ -4,5 +4,6 @@
 mod cli;
 mod fetching;
 mod reconcile;
+mod rogue;
 mod scenario;
 mod util;
