@@ -2,7 +2,8 @@
 //! report. Nothing here knows HTTP or SQL; it wires the modules that do.
 
 use crate::cli::{
-    self, Command, FetchArgs, LedgerCommand, ReportArgs, RunArgs, TwilioArgs, WindowArgs,
+    self, Command, FetchArgs, LedgerCommand, ReportArgs, ReportOutArgs, RunArgs, TwilioArgs,
+    WindowArgs,
 };
 use crate::error::UsageError;
 use crate::phone::Normalizer;
@@ -34,6 +35,7 @@ pub async fn run(command: Command) -> Result<()> {
 pub struct Plan {
     pub window: Window,
     pub match_delay: Duration,
+    pub followup_max_age: Duration,
     pub now: DateTime<Utc>,
     pub numbers: Normalizer,
 }
@@ -53,11 +55,14 @@ impl Plan {
         if match_delay <= Duration::zero() {
             return Err(UsageError::new("--match-delay must be positive"));
         }
+        let followup_max_age = cli::parse_duration(&args.followup_max_age)
+            .map_err(|e| UsageError::new(format!("--followup-max-age: {e}")))?;
         let numbers = Normalizer::new(Some(&args.default_region))
             .map_err(|e| UsageError::new(format!("--default-region: {e}")))?;
         Ok(Plan {
             window,
             match_delay,
+            followup_max_age,
             now,
             numbers,
         })
@@ -70,15 +75,19 @@ impl Plan {
             now: self.now,
             max_sid_lookups: twilio.max_sid_lookups,
             page_size: twilio.page_size,
+            max_notification_lookups: twilio.max_notification_lookups,
+            followup_max_age: self.followup_max_age,
         }
     }
 
-    pub fn report_options(&self, include_completed: bool) -> reconcile::Options {
+    pub fn report_options(&self, out: &ReportOutArgs) -> reconcile::Options {
         reconcile::Options {
             window: self.window,
             match_delay: self.match_delay,
             now: self.now,
-            include_completed,
+            include_completed: out.include_completed,
+            write_back: !out.no_write_back,
+            followup_max_age: self.followup_max_age,
         }
     }
 }
@@ -118,6 +127,11 @@ fn credentials(args: &TwilioArgs) -> Result<Credentials> {
 }
 
 pub fn build_client(args: &TwilioArgs) -> Result<Client> {
+    build_client_with(args, credentials(args)?)
+}
+
+/// The client of `args`, with credentials from elsewhere (the demo's simulator).
+pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<Client> {
     let base_url = client::check_base_url(&args.base_url).map_err(UsageError::new)?;
     let positive = |flag: &str, n: u64| {
         if n == 0 {
@@ -137,7 +151,7 @@ pub fn build_client(args: &TwilioArgs) -> Result<Client> {
     }
     Client::new(ClientConfig {
         base_url,
-        credentials: credentials(args)?,
+        credentials,
         rps: NonZeroU32::new(args.rps).expect("checked above"),
         max_in_flight: args.max_in_flight,
         retry: RetryPolicy {
@@ -156,19 +170,16 @@ async fn cmd_fetch(args: FetchArgs) -> Result<()> {
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
     let opts = plan.fetch_options(&args.twilio);
     let summary = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
-    eprintln!("callrecon: {}", summary.line());
+    for line in summary.lines() {
+        eprintln!("callrecon: {line}");
+    }
     Ok(())
 }
 
 fn cmd_report(args: ReportArgs) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
-    let summary = write_report(
-        &mut store,
-        &mut plan,
-        &args.out.out,
-        args.out.include_completed,
-    )?;
+    let summary = write_report(&mut store, &mut plan, &args.out)?;
     print_summary(&summary, &args.out.out);
     Ok(())
 }
@@ -179,30 +190,37 @@ async fn cmd_run(args: RunArgs) -> Result<()> {
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
     let opts = plan.fetch_options(&args.twilio);
     let fetched = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
-    eprintln!("callrecon: {}", fetched.line());
-    let summary = write_report(
-        &mut store,
-        &mut plan,
-        &args.out.out,
-        args.out.include_completed,
-    )?;
+    for line in fetched.lines() {
+        eprintln!("callrecon: {line}");
+    }
+    let summary = write_report(&mut store, &mut plan, &args.out)?;
     print_summary(&summary, &args.out.out);
     Ok(())
 }
 
-/// Reconciles and writes the report atomically; on any error the destination is untouched.
+/// Reconciles, writes the report atomically (on any error the destination is untouched),
+/// then the orphans and numbers files when asked for.
 pub fn write_report(
     store: &mut Store,
     plan: &mut Plan,
-    out: &Path,
-    include_completed: bool,
+    out: &ReportOutArgs,
 ) -> Result<reconcile::Summary> {
-    let opts = plan.report_options(include_completed);
+    let opts = plan.report_options(out);
     // Refuse before creating anything at the destination.
     reconcile::check_landed(store, opts.window, opts.match_delay, opts.now)?;
-    let mut writer = report::Writer::create(out)?;
-    let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, &mut writer)?;
-    writer.finish()?;
+    let writer = report::Writer::create(&out.out)?;
+    let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, writer)?;
+    if let Some(path) = &out.orphans_out {
+        let n = report::orphans::write(&store.conn, opts.window, path)?;
+        eprintln!(
+            "callrecon: {n} orphan call(s) written to {}",
+            path.display()
+        );
+    }
+    if let Some(path) = &out.numbers_out {
+        let n = report::numbers::write(&store.conn, path)?;
+        eprintln!("callrecon: {n} number(s) written to {}", path.display());
+    }
     Ok(summary)
 }
 

@@ -109,6 +109,9 @@ pub struct WindowArgs {
     /// Region (ISO 3166) for ledger numbers written in national format.
     #[arg(long, value_name = "CC", default_value = "US")]
     pub default_region: String,
+    /// How long after intended_at a pending or unpriced row is looked up again on later runs.
+    #[arg(long, value_name = "DURATION", default_value = "3d")]
+    pub followup_max_age: String,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -144,6 +147,9 @@ pub struct TwilioArgs {
     /// Records per list page (Twilio's maximum is 1000).
     #[arg(long, default_value_t = 1000, value_name = "N", hide = true)]
     pub page_size: u32,
+    /// Calls whose notifications are read one by one for an error code, at most (failed first).
+    #[arg(long, default_value_t = 500, value_name = "N")]
+    pub max_notification_lookups: usize,
     /// Ledger SIDs missing from the listed days that are looked up one by one, at most.
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_sid_lookups: usize,
@@ -157,6 +163,15 @@ pub struct ReportOutArgs {
     /// Also list rows whose call completed.
     #[arg(long)]
     pub include_completed: bool,
+    /// Do not fill the ledger's missing webhook status, error code and call SID.
+    #[arg(long)]
+    pub no_write_back: bool,
+    /// Also write outbound calls of the window that match no ledger row (same columns).
+    #[arg(long, value_name = "FILE.csv")]
+    pub orphans_out: Option<PathBuf>,
+    /// Also write one row per number whose calls failed, with what to do about it.
+    #[arg(long, value_name = "FILE.csv")]
+    pub numbers_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

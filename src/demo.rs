@@ -1,17 +1,16 @@
 //! `callrecon demo`: the whole pipeline on the built-in simulator, with no account and no
 //! network: the simulator starts in-process on a free loopback port with a fixed clock, its
-//! ledger of intended calls is written beside the report, and fetch → reconcile → report runs
-//! through HTTP exactly as it would against Twilio. Same data, same report, every time.
+//! ledger of intended calls is written beside the report, and `run` goes through HTTP exactly
+//! as it would against Twilio, with `run`'s own defaults. Same data, same report, every time.
 
-use crate::app::{Plan, write_report};
-use crate::cli::WindowArgs;
+use crate::app::{Plan, build_client_with, write_report};
+use crate::cli::{Cli, Command};
 use crate::simulator::{self, SimConfig, Simulator};
 use crate::store::{OpenMode, Store};
-use crate::twilio::retry::RetryPolicy;
-use crate::twilio::{Client, ClientConfig, Credentials};
+use crate::twilio::Credentials;
 use crate::{fetch, timefmt};
 use anyhow::{Context, Result};
-use std::num::NonZeroU32;
+use clap::Parser;
 use std::path::Path;
 
 /// The demo's fixed data: a weekday of calls, big enough to show every outcome.
@@ -48,38 +47,47 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         let _ = stopped.await;
     }));
 
-    let client = Client::new(ClientConfig {
-        base_url: url::Url::parse(&format!("http://{addr}")).expect("a loopback URL"),
-        credentials: Credentials::new(
+    // The same command line a user would type, so the demo runs with `run`'s defaults.
+    let start = timefmt::day_start(day);
+    let path = |p: &Path| p.display().to_string();
+    let argv = [
+        "callrecon".to_owned(),
+        "run".into(),
+        "--db".into(),
+        path(&db),
+        "--from".into(),
+        timefmt::format_utc(start),
+        "--to".into(),
+        timefmt::format_utc(start + chrono::Duration::days(1)),
+        "--now".into(),
+        timefmt::format_utc(now),
+        "--base-url".into(),
+        format!("http://{addr}"),
+        "--rps".into(),
+        "1000".into(),
+        "--out".into(),
+        path(&out_dir.join("report.csv")),
+        "--orphans-out".into(),
+        path(&out_dir.join("orphans.csv")),
+        "--numbers-out".into(),
+        path(&out_dir.join("numbers.csv")),
+    ];
+    let Command::Run(args) = Cli::try_parse_from(argv)?.command else {
+        unreachable!("the demo's command line is `run`")
+    };
+    let client = build_client_with(
+        &args.twilio,
+        Credentials::new(
             simulator::DEFAULT_ACCOUNT_SID.to_owned(),
             simulator::DEFAULT_ACCOUNT_SID.to_owned(),
             simulator::DEFAULT_AUTH_TOKEN.to_owned(),
         ),
-        rps: NonZeroU32::new(1000).expect("non-zero"),
-        max_in_flight: 4,
-        retry: RetryPolicy::default(),
-        timeout: std::time::Duration::from_secs(30),
-    })?;
-    let start = timefmt::day_start(day);
-    let mut plan = Plan::from_args(&WindowArgs {
-        db: db.clone(),
-        from: timefmt::format_utc(start),
-        to: timefmt::format_utc(start + chrono::Duration::days(1)),
-        now: Some(timefmt::format_utc(now)),
-        match_delay: "1h".into(),
-        default_region: "US".into(),
-    })?;
+    )?;
+    let mut plan = Plan::from_args(&args.window)?;
     let mut store = Store::open(&db, OpenMode::MustExist)?;
-    let opts = fetch::Options {
-        window: plan.window,
-        match_delay: plan.match_delay,
-        now: plan.now,
-        max_sid_lookups: 1000,
-        page_size: crate::twilio::client::PAGE_SIZE,
-    };
+    let opts = plan.fetch_options(&args.twilio);
     let fetched = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
-    let report = out_dir.join("report.csv");
-    let summary = write_report(&mut store, &mut plan, &report, false)?;
+    let summary = write_report(&mut store, &mut plan, &args.out)?;
     let _ = stop.send(());
     server.await.context("stopping the simulator")??;
 
@@ -87,9 +95,11 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         "callrecon demo: simulator on http://{addr}, clock {}",
         timefmt::format_utc(now)
     );
-    println!("callrecon demo: {}", fetched.line());
+    for line in fetched.lines() {
+        println!("callrecon demo: {line}");
+    }
     println!("callrecon demo: ledger {}", db.display());
-    println!("callrecon demo: report {}", report.display());
+    println!("callrecon demo: report {}", args.out.out.display());
     for line in summary.lines() {
         println!("callrecon demo: {line}");
     }

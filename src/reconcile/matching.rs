@@ -4,8 +4,9 @@
 //! Order matters and is fixed, so that the same data always gives the same matches:
 //! 1. rows with a `call_sid` Twilio knows take that call, or the `<Dial>` child leg of it
 //!    that went to the row's number (`child-leg`);
-//! 2. a call is claimed at most once: calls named by any ledger row's `call_sid` are never
-//!    candidates for the heuristic;
+//! 2. a call is claimed at most once: calls named by any other ledger row's `call_sid` are
+//!    never candidates for the heuristic (a row's own `call_sid`, when callrecon wrote it back
+//!    after an earlier heuristic match, does not hide the call from the row itself);
 //! 3. the remaining rows, in (`intended_at`, `id`) order, each take the unclaimed outbound
 //!    call to the same number (and caller ID, when the ledger has one) created in
 //!    [`intended_at` − 1 min, `intended_at` + delay] closest in time, ties to the lowest SID.
@@ -104,7 +105,7 @@ fn match_by_heuristic(
          WHERE c.to_norm = ?1 AND c.date_created BETWEEN ?2 AND ?3
            AND c.direction IN ('outbound-api', 'outbound-dial')
            AND (?4 IS NULL OR c.from_norm = ?4)
-           AND NOT EXISTS (SELECT 1 FROM intended_calls i WHERE i.call_sid = c.sid)
+           AND NOT EXISTS (SELECT 1 FROM intended_calls i WHERE i.call_sid = c.sid AND i.id <> ?6)
          ORDER BY abs(c.date_created - ?5), c.sid",
     )?;
     // Claims are collected aside and applied after the scan: w_rows is not modified while a
@@ -123,7 +124,8 @@ fn match_by_heuristic(
             ts - EARLY_TOLERANCE_SECS,
             ts + delay.num_seconds(),
             from_key,
-            ts
+            ts,
+            id
         ])?;
         while let Some(c) = found.next()? {
             let sid: String = c.get(0)?;

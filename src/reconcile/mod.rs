@@ -1,24 +1,30 @@
 //! Reconciliation: the ledger rows of a window, matched with the landed calls, classified,
-//! and streamed into the report. No network: everything comes from the database.
+//! and streamed into the report; then what the run learned is recorded: write-back of missed
+//! webhooks, and the rows to follow up next run. No network: everything comes from the
+//! database.
 //!
-//! The work happens inside one read transaction, so the application's concurrent writes
-//! (WAL) never show half-way through a report: scan and match see one snapshot.
+//! Reading happens inside one read transaction, so the application's concurrent writes (WAL)
+//! never show half-way through a report. Writing happens after it, in short transactions, so
+//! the application is never kept waiting for long.
 
 pub mod classify;
+pub mod followups;
 pub mod matching;
 pub mod scan;
+pub mod twilio_codes;
+pub mod writeback;
 
 use crate::error::UsageError;
-use crate::ledger::int_value;
 use crate::phone::Normalizer;
 use crate::report::{self, Row};
 use crate::store::Store;
 use crate::timefmt::format_utc;
+use crate::twilio::model::is_final;
 use crate::window::Window;
 use anyhow::Result;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use classify::{Facts, OUTCOMES, classify};
-use rusqlite::types::Value;
+use rusqlite::{Connection, params};
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
@@ -27,6 +33,10 @@ pub struct Options {
     pub match_delay: Duration,
     pub now: DateTime<Utc>,
     pub include_completed: bool,
+    /// Fill the ledger's empty or non-final webhook columns from Twilio (design.md).
+    pub write_back: bool,
+    /// How long after `intended_at` a pending or unpriced row is still followed up.
+    pub followup_max_age: Duration,
 }
 
 /// What a report found, for the summary on stderr.
@@ -37,10 +47,16 @@ pub struct Summary {
     pub reported: u64,
     pub outcomes: BTreeMap<&'static str, u64>,
     pub matches: matching::MatchStats,
+    /// Rows whose error code came from each source.
+    pub codes_by_source: BTreeMap<&'static str, u64>,
+    /// Rows whose final webhook status disagrees with Twilio's.
+    pub disagreements: u64,
+    pub written_back: writeback::Stats,
+    pub followups: followups::Stats,
 }
 
 impl Summary {
-    /// One line per outcome, in the contract's order, then the unreadable rows.
+    /// One line per outcome, in the contract's order, then the other counts.
     pub fn lines(&self) -> Vec<String> {
         let mut lines = vec![format!(
             "{} ledger row(s) in the window, {} in the report (matched: {} by sid, {} by child leg, {} by heuristic)",
@@ -55,6 +71,26 @@ impl Summary {
             lines.push(format!("  {outcome:<12} {n}"));
         }
         lines.push(format!("  {:<12} {}", "unreadable", self.unreadable));
+        let sources: Vec<String> = [
+            "ledger",
+            "webhook",
+            "webhook-sip",
+            "alert",
+            "notification",
+            "callrecon",
+        ]
+        .iter()
+        .map(|s| format!("{s} {}", self.codes_by_source.get(s).copied().unwrap_or(0)))
+        .collect();
+        lines.push(format!("error codes by source: {}", sources.join(", ")));
+        lines.push(format!(
+            "write-back: {} row(s) backfilled ({} call_sid, {} error code); {} final webhook status(es) disagree with Twilio",
+            self.written_back.rows, self.written_back.call_sids, self.written_back.codes, self.disagreements
+        ));
+        lines.push(format!(
+            "follow-ups: {} resolved by this run, {} still open, {} given up",
+            self.followups.resolved, self.followups.open, self.followups.expired
+        ));
         lines
     }
 }
@@ -97,83 +133,244 @@ pub fn check_landed(
     Ok(())
 }
 
-/// Reconciles the window and writes its rows to `out`.
+/// Scans and matches the window in `conn` (inside the caller's transaction): the working
+/// tables `w_rows` (with matches) are left for the caller's queries.
+pub fn prepare(
+    conn: &Connection,
+    numbers: &mut Normalizer,
+    window: Window,
+    delay: Duration,
+) -> Result<(scan::ScanStats, matching::MatchStats)> {
+    let lookback = delay + Duration::seconds(matching::EARLY_TOLERANCE_SECS);
+    let scanned = scan::scan_ledger(conn, window, lookback, numbers)?;
+    let matched = matching::match_rows(conn, delay)?;
+    Ok((scanned, matched))
+}
+
+const ROWS: &str =
+    "SELECT w.ledger_id, w.ts, w.in_window, w.problem, w.note, w.matched_by, w.to_valid,
+        w.create_code, w.hook_status, w.hook_code, w.sip_code, w.backfilled,
+        i.external_ref, i.to_number, i.from_number, i.intended_at,
+        i.webhook_status, i.webhook_error_code, i.call_sid,
+        c.sid, c.status, c.start_time, c.end_time, c.duration, c.price, c.price_unit,
+        c.direction, c.answered_by, c.account_sid, c.parent_call_sid,
+        f.reason, f.window_from, f.window_to, w.to_key
+    FROM w_rows w
+    JOIN intended_calls i ON i.id = w.ledger_id
+    LEFT JOIN recon_calls c ON c.sid = w.match_sid
+    LEFT JOIN recon_followups f ON f.ledger_id = w.ledger_id
+    WHERE w.in_window IN (1, 2)
+    ORDER BY w.ts IS NOT NULL, w.ts, w.ledger_id";
+
+const WORK_TABLES: &str = "
+    DROP TABLE IF EXISTS temp.w_writeback;
+    CREATE TEMP TABLE w_writeback (ledger_id INTEGER PRIMARY KEY, old_status TEXT,
+        status TEXT NOT NULL, code INTEGER, call_sid TEXT);
+    DROP TABLE IF EXISTS temp.w_followups;
+    CREATE TEMP TABLE w_followups (ledger_id INTEGER PRIMARY KEY, reason TEXT,
+        call_sid TEXT, ts INTEGER, resolved INTEGER NOT NULL);
+    DROP TABLE IF EXISTS temp.w_outcomes;
+    CREATE TEMP TABLE w_outcomes (ledger_id INTEGER PRIMARY KEY, to_key TEXT, outcome TEXT,
+        error_code INTEGER, category TEXT, ts INTEGER, external_ref TEXT);";
+
+/// Reconciles the window, writes its rows to `out` and puts it in place, then records
+/// write-back and follow-ups.
+/// The working tables stay on the connection for the orphans and numbers files.
 pub fn reconcile(
     store: &mut Store,
     numbers: &mut Normalizer,
     opts: &Options,
-    out: &mut report::Writer,
+    mut out: report::Writer,
 ) -> Result<Summary> {
     check_landed(store, opts.window, opts.match_delay, opts.now)?;
-    let tx = store.conn.transaction()?;
-    let lookback = opts.match_delay + Duration::seconds(matching::EARLY_TOLERANCE_SECS);
-    let scan = scan::scan_ledger(&tx, opts.window, lookback, numbers)?;
-    let matches = matching::match_rows(&tx, opts.match_delay)?;
-    let mut summary = Summary {
-        rows_in_window: scan.rows_in_window,
-        unreadable: scan.unreadable,
-        matches,
-        ..Summary::default()
-    };
-    let mut stmt = tx.prepare(
-        "SELECT w.ledger_id, w.ts, w.problem, w.note, w.matched_by, w.to_valid,
-                i.external_ref, i.to_number, i.from_number, i.intended_at, i.create_error_code,
-                i.webhook_status, i.webhook_error_code, i.webhook_sip_code,
-                c.sid, c.status, c.start_time, c.end_time, c.duration, c.price, c.price_unit,
-                c.direction, c.answered_by, c.account_sid
-         FROM w_rows w
-         JOIN intended_calls i ON i.id = w.ledger_id
-         LEFT JOIN recon_calls c ON c.sid = w.match_sid
-         WHERE w.in_window = 1
-         ORDER BY w.ts IS NOT NULL, w.ts, w.ledger_id",
+    let mut summary = Summary::default();
+    {
+        let tx = store.conn.transaction()?;
+        let (scanned, matched) = prepare(&tx, numbers, opts.window, opts.match_delay)?;
+        summary.rows_in_window = scanned.rows_in_window;
+        summary.unreadable = scanned.unreadable;
+        summary.matches = matched;
+        tx.execute_batch(WORK_TABLES)?;
+        stream_rows(&tx, opts, &mut out, &mut summary)?;
+        tx.commit()?;
+    }
+    // The report is in place before the ledger is touched: a failure below leaves a
+    // complete report, and a rerun reproduces it (write-back is read from the audit trail).
+    out.finish()?;
+    if opts.write_back {
+        summary.written_back = writeback::apply(&mut store.conn, opts.now)?;
+    }
+    summary.followups = followups::record(&mut store.conn, opts)?;
+    Ok(summary)
+}
+
+fn stream_rows(
+    conn: &Connection,
+    opts: &Options,
+    out: &mut report::Writer,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut finder = twilio_codes::Finder::new(conn)?;
+    let mut add_writeback = conn.prepare_cached(
+        "INSERT INTO w_writeback (ledger_id, old_status, status, code, call_sid) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let mut add_followup = conn.prepare_cached(
+        "INSERT INTO w_followups (ledger_id, reason, call_sid, ts, resolved) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    let mut add_outcome = conn.prepare_cached(
+        "INSERT INTO w_outcomes (ledger_id, to_key, outcome, error_code, category, ts, external_ref)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut stmt = conn.prepare(ROWS)?;
     let mut rows = stmt.query([])?;
-    let text = |v: Value| match v {
-        Value::Text(s) => Some(s),
-        Value::Integer(n) => Some(n.to_string()),
-        Value::Real(f) => Some(f.to_string()),
-        _ => None,
-    };
     let time = |secs: Option<i64>| {
         secs.and_then(|s| Utc.timestamp_opt(s, 0).single())
             .map(format_utc)
     };
     let now = opts.now.timestamp();
     while let Some(r) = rows.next()? {
+        let id: i64 = r.get(0)?;
         let ts: Option<i64> = r.get(1)?;
-        let problem: Option<String> = r.get(2)?;
-        let note: Option<String> = r.get(3)?;
-        let webhook_status = text(r.get(11)?);
-        let call_status: Option<String> = r.get(15)?;
+        let in_window: i64 = r.get(2)?;
+        let problem: Option<String> = r.get(3)?;
+        let note: Option<String> = r.get(4)?;
+        let hook_status: Option<String> = r.get(8)?;
+        let call_sid: Option<String> = r.get(19)?;
+        let call_status: Option<String> = r.get(20)?;
+        let parent: Option<String> = r.get(29)?;
+        let price: Option<String> = r.get(24)?;
+        let needs_twilio_code = r.get::<_, Option<i64>>(7)?.is_none()
+            && r.get::<_, Option<i64>>(9)?.is_none()
+            && r.get::<_, Option<i64>>(10)?.is_none();
+        let (alert, notification) = match (&call_sid, needs_twilio_code) {
+            (Some(sid), true) => {
+                let alert = finder.alert(sid, parent.as_deref())?;
+                let notification = match alert {
+                    Some(_) => None,
+                    None => finder.notification(sid, parent.as_deref())?,
+                };
+                (alert, notification)
+            }
+            _ => (None, None),
+        };
         let facts = Facts {
             problem: problem.as_deref(),
             note: note.as_deref(),
-            to_valid: r.get(5)?,
-            create_error_code: int_value(r.get(10)?).ok().flatten(),
-            webhook_status: webhook_status.as_deref(),
-            webhook_error_code: int_value(r.get(12)?).ok().flatten(),
-            webhook_sip_code: int_value(r.get(13)?).ok().flatten(),
+            to_valid: r.get(6)?,
+            create_error_code: r.get(7)?,
+            webhook_status: hook_status.as_deref(),
+            webhook_error_code: r.get(9)?,
+            webhook_sip_code: r.get(10)?,
             call_status: call_status.as_deref(),
             age_secs: ts.map_or(0, |t| now - t),
             match_delay_secs: opts.match_delay.num_seconds(),
-            alert: None,
-            notification: None,
+            alert,
+            notification,
         };
-        let verdict = classify(&facts);
-        if !verdict.outcome.is_empty() {
+        let mut verdict = classify(&facts);
+        let unresolved =
+            verdict.outcome == "pending" || (verdict.outcome == "completed" && price.is_none());
+        let external_ref: Option<String> = r.get(12)?;
+        let reason = if verdict.outcome == "pending" {
+            "pending"
+        } else {
+            "unpriced"
+        };
+        let followed: Option<String> = r.get(30)?;
+        if problem.is_none() && (unresolved || followed.is_some()) {
+            add_followup.execute(params![id, reason, call_sid, ts, !unresolved])?;
+        }
+        if in_window == scan::FOLLOWUP {
+            // A row of an earlier window: reported only once it is resolved, by this window.
+            if unresolved {
+                continue;
+            }
+            let reason: String = r.get(30)?;
+            let (from, to): (i64, i64) = (r.get(31)?, r.get(32)?);
+            let flag = format!(
+                "resolved by this run; was {reason} in the report for [{}, {})",
+                time(Some(from)).unwrap_or_default(),
+                time(Some(to)).unwrap_or_default()
+            );
+            verdict.error_message = if verdict.error_message.is_empty() {
+                flag
+            } else {
+                format!("{flag}; {}", verdict.error_message)
+            };
+        }
+        if in_window == scan::IN_WINDOW && !verdict.outcome.is_empty() {
             *summary.outcomes.entry(verdict.outcome).or_default() += 1;
         }
-        if verdict.outcome == "completed" && !opts.include_completed {
+        if !verdict.error_source.is_empty() {
+            *summary
+                .codes_by_source
+                .entry(verdict.error_source)
+                .or_default() += 1;
+        }
+        if let (Some(hook), Some(status)) = (hook_status.as_deref(), call_status.as_deref())
+            && is_final(hook)
+            && is_final(status)
+            && hook != status
+        {
+            summary.disagreements += 1;
+        }
+        // Write-back looks at the ledger as it is now: a status the application (or an
+        // earlier run) made final is never touched.
+        let current_status: Option<String> = r.get(16)?;
+        let mut backfilled: bool = r.get(11)?;
+        if opts.write_back
+            && let (Some(sid), Some(status)) = (&call_sid, call_status.as_deref())
+            && is_final(status)
+            && !current_status
+                .as_deref()
+                .is_some_and(|s| is_final(s.trim()))
+        {
+            let ledger_code_empty = matches!(crate::ledger::int_value(r.get(17)?), Ok(None));
+            let code = match verdict.error_source {
+                "alert" | "notification" if ledger_code_empty => verdict.error_code,
+                _ => None,
+            };
+            let direction: Option<String> = r.get(26)?;
+            let top = match (direction.as_deref(), &parent) {
+                (Some("outbound-dial"), Some(p)) => p.clone(),
+                _ => sid.clone(),
+            };
+            let ledger_sid: Option<String> = r.get(18)?;
+            let fill_sid = ledger_sid
+                .as_deref()
+                .is_none_or(|s| s.trim().is_empty())
+                .then_some(top);
+            add_writeback.execute(params![id, current_status, status, code, fill_sid])?;
+            backfilled = true;
+        }
+        if matches!(
+            verdict.outcome,
+            "unreachable" | "failed" | "busy" | "no-answer"
+        ) && in_window == scan::IN_WINDOW
+        {
+            let to_key: Option<String> = r.get(33)?;
+            add_outcome.execute(params![
+                id,
+                to_key,
+                verdict.outcome,
+                verdict.error_code,
+                verdict.error_category,
+                ts,
+                external_ref
+            ])?;
+        }
+        if verdict.outcome == "completed" && !opts.include_completed && in_window == scan::IN_WINDOW
+        {
             continue;
         }
-        let intended_raw = text(r.get(9)?);
+        let intended_raw: Option<String> = r.get(15)?;
         out.write(&Row {
-            ledger_id: r.get(0)?,
-            external_ref: text(r.get(6)?),
-            to: text(r.get(7)?),
-            from: text(r.get(8)?),
+            ledger_id: Some(id),
+            external_ref,
+            to: r.get(13)?,
+            from: r.get(14)?,
             intended_at: time(ts).or(intended_raw),
-            call_sid: r.get(14)?,
+            call_sid: call_sid.clone(),
             outcome: verdict.outcome.to_owned(),
             twilio_status: call_status.clone(),
             error_code: verdict.error_code,
@@ -181,21 +378,18 @@ pub fn reconcile(
             error_message: verdict.error_message,
             error_source: verdict.error_source.to_owned(),
             sip_response_code: verdict.sip_response_code,
-            start_time: time(r.get(16)?),
-            end_time: time(r.get(17)?),
-            duration_s: r.get(18)?,
-            price: r.get(19)?,
-            price_unit: r.get(20)?,
-            direction: r.get(21)?,
-            answered_by: r.get(22)?,
-            matched_by: r.get(4)?,
-            backfilled: false,
-            account_sid: r.get(23)?,
+            start_time: time(r.get(21)?),
+            end_time: time(r.get(22)?),
+            duration_s: r.get(23)?,
+            price,
+            price_unit: r.get(25)?,
+            direction: r.get(26)?,
+            answered_by: r.get(27)?,
+            matched_by: r.get(5)?,
+            backfilled,
+            account_sid: r.get(28)?,
         })?;
         summary.reported += 1;
     }
-    drop(rows);
-    drop(stmt);
-    tx.commit()?;
-    Ok(summary)
+    Ok(())
 }

@@ -1,17 +1,21 @@
-//! Deterministic generation of the simulator's calls (the ledger rows are in `ledger_rows`).
+//! Deterministic generation of the simulator's calls, and the [`Dataset`] that gathers them
+//! with the ledger (`ledger_rows`), the agent calls and their `<Dial>` legs (`agents`), and
+//! the alerts and notifications that carry error codes (`errors`).
 //!
 //! The data has to look like a real account to exercise callrecon honestly: a handful of
 //! caller IDs, repeat destinations, Twilio's status mix and field types, recent calls still in
 //! progress at `now`, and a clock that is never crossed. It also has to be reproducible, so
-//! everything is drawn from one ChaCha stream seeded by `--seed` (never the wall clock), in a
-//! fixed order; the numbers and SIDs come from `numbers`.
+//! everything is drawn from ChaCha streams seeded by `--seed` (never the wall clock), in a
+//! fixed order; the numbers and SIDs come from `numbers`. The direct calls use stream 0, and
+//! each later addition its own stream, so adding a kind of data never changes the calls a
+//! seed already gave.
 
-use super::SimConfig;
 use super::numbers::{CALLER_IDS, destination_pool, national, random_number, sid, weighted};
 use super::timeline::{RECENT_S, Timeline, timeline};
+use super::{SimConfig, agents, errors};
 use crate::ledger::LedgerRow;
 use crate::timefmt::format_rfc2822;
-use crate::twilio::model::Call;
+use crate::twilio::model::{Alert, Call, Notification};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -29,9 +33,16 @@ const HOUR_WEIGHT: [u32; 24] = [
 #[derive(Debug, Clone)]
 pub struct Dataset {
     /// Newest first by `date_created`, ties by `sid` descending: the order listings use.
+    /// Agent calls' `<Dial>` child legs (`outbound-dial`) are among them.
     pub calls: Vec<Call>,
     /// The application's `intended_calls`, ids 1..n in `intended_at` order.
     pub ledger: Vec<LedgerRow>,
+    /// Monitor alerts, newest `date_generated` first, ties by `sid` descending: the order
+    /// `/v1/Alerts` pages in.
+    pub alerts: Vec<Alert>,
+    /// Each call's notifications by call SID, newest `message_date` first; a call without
+    /// any has no entry.
+    pub notifications: BTreeMap<String, Vec<Notification>>,
     /// The simulator's clock.
     pub now: DateTime<Utc>,
     pub account_sid: String,
@@ -50,8 +61,10 @@ pub(super) struct Placed {
 }
 
 impl Dataset {
-    /// A dataset from given parts, for scenarios built by hand. Calls are put in listing
-    /// order (newest `date_created` first, ties by `sid` descending).
+    /// A dataset from given parts, for scenarios built by hand, with no alerts or
+    /// notifications (add them with [`Dataset::with_alerts`] and
+    /// [`Dataset::with_notifications`]). Calls are put in listing order (newest
+    /// `date_created` first, ties by `sid` descending).
     pub fn from_parts(mut calls: Vec<Call>, ledger: Vec<LedgerRow>, now: DateTime<Utc>) -> Dataset {
         let created = |c: &Call| {
             c.date_created
@@ -73,11 +86,39 @@ impl Dataset {
         Dataset {
             calls,
             ledger,
+            alerts: Vec::new(),
+            notifications: BTreeMap::new(),
             now,
             account_sid,
             start_day,
             days,
         }
+    }
+
+    /// Adds Monitor alerts to a hand-made dataset, put in listing order (newest
+    /// `date_generated` first). An alert needs a `sid` to be paged past and a parseable
+    /// `date_generated` to fall in any `/v1/Alerts` date range.
+    pub fn with_alerts(mut self, alerts: Vec<Alert>) -> Dataset {
+        self.alerts.extend(alerts);
+        errors::sort_alerts(&mut self.alerts);
+        self
+    }
+
+    /// Adds call notifications to a hand-made dataset, filed under their `call_sid` (one
+    /// without a `call_sid` belongs to no call and is dropped) and put newest first.
+    pub fn with_notifications(
+        mut self,
+        notifications: impl IntoIterator<Item = Notification>,
+    ) -> Dataset {
+        for n in notifications {
+            if let Some(call) = n.call_sid.clone() {
+                self.notifications.entry(call).or_default().push(n);
+            }
+        }
+        self.notifications
+            .values_mut()
+            .for_each(|list| errors::sort_notifications(list));
+        self
     }
 
     /// Generates the dataset of `cfg`; the same config always gives identical data.
@@ -148,11 +189,16 @@ impl Dataset {
             );
             generated.push((created, call));
         }
+        let agents = agents::generate(cfg, placed.len(), &callers, &pool, &mut sids);
+        generated.extend(agents.calls);
         generated.sort_by(|(a, ca), (b, cb)| b.cmp(a).then_with(|| cb.sid.cmp(&ca.sid)));
-        let ledger = super::ledger_rows::generate(cfg, &placed, &pool, &sids);
+        let ledger = super::ledger_rows::generate(cfg, &placed, &agents.placed, &pool, &sids);
+        let (alerts, notifications) = errors::generate(cfg.seed, &cfg.account_sid, now, &generated);
         Dataset {
             calls: generated.into_iter().map(|(_, c)| c).collect(),
             ledger,
+            alerts,
+            notifications,
             now: cfg.now,
             account_sid: cfg.account_sid.clone(),
             start_day: cfg.start_day,
@@ -161,7 +207,7 @@ impl Dataset {
     }
 }
 
-fn build_call(
+pub(super) fn build_call(
     account: &str,
     sid: String,
     created: i64,
@@ -238,7 +284,7 @@ fn rfc2822(secs: i64) -> String {
 }
 
 /// An instant in [from, to), denser in office hours (rejection sampling keeps it exact).
-fn sample_instant(rng: &mut ChaCha8Rng, from: i64, to: i64) -> i64 {
+pub(super) fn sample_instant(rng: &mut ChaCha8Rng, from: i64, to: i64) -> i64 {
     loop {
         let t = rng.random_range(from..to);
         let hour = (t.rem_euclid(86_400) / 3600) as usize;
@@ -251,6 +297,7 @@ fn sample_instant(rng: &mut ChaCha8Rng, from: i64, to: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::simulator::timeline::UNPRICED_S;
     use crate::timefmt::parse_rfc2822;
     use crate::twilio::model::{FINAL_STATUSES, TRANSIENT_STATUSES};
 
@@ -278,7 +325,14 @@ mod tests {
     #[test]
     fn the_mix_has_every_final_status_and_calls_still_going_at_now() {
         let data = Dataset::generate(&config(2000, 1));
-        assert_eq!(data.calls.len(), 2000);
+        // Agent calls and their child legs come on top of the 2000 direct calls.
+        let children = data
+            .calls
+            .iter()
+            .filter(|c| c.parent_call_sid.is_some())
+            .count();
+        assert!(children > 50, "{children} child legs");
+        assert_eq!(data.calls.len(), 2000 + 2 * children);
         let count = |s: &str| data.calls.iter().filter(|c| c.status == s).count();
         for status in FINAL_STATUSES {
             assert!(count(status) > 10, "{status}: {}", count(status));
@@ -290,8 +344,11 @@ mod tests {
             .iter()
             .filter(|c| c.direction.as_deref() == Some("outbound-api"))
             .count();
-        assert!((1700..1820).contains(&outbound), "{outbound} outbound");
-        let completed = count("completed") as f64 / 2000.0;
+        assert!(
+            (1700..1820).contains(&(outbound - children)),
+            "{outbound} outbound"
+        );
+        let completed = count("completed") as f64 / data.calls.len() as f64;
         assert!((0.55..0.75).contains(&completed), "{completed} completed");
     }
 
@@ -338,9 +395,14 @@ mod tests {
             match call.status.as_str() {
                 "completed" => {
                     let duration: i64 = call.duration.as_deref().unwrap().parse().unwrap();
-                    let price = call.price.as_deref().unwrap();
-                    assert!(price.starts_with('-') && price.len() == 8, "{price}");
-                    assert!(duration > 0 && call.end_time.is_some());
+                    let end = parse_rfc2822(call.end_time.as_deref().unwrap()).unwrap();
+                    // The price is posted a while after the call ends (notes §1.6).
+                    let recent = (data.now - end).num_seconds() < UNPRICED_S;
+                    assert_eq!(call.price.is_none(), recent, "{call:?}");
+                    if let Some(price) = call.price.as_deref() {
+                        assert!(price.starts_with('-') && price.len() == 8, "{price}");
+                    }
+                    assert!(duration > 0);
                 }
                 "busy" | "failed" | "no-answer" => {
                     assert_eq!(call.price.as_deref(), Some("0.00000"));

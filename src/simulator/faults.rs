@@ -59,11 +59,15 @@ pub struct Faults {
     pub burst_503: Option<Burst>,
     /// Added to every API response.
     pub latency: Duration,
-    /// Added per call record in a response, so big pages are slower than small ones.
+    /// Added per record (call, alert, notification) in a response, so big pages are slower
+    /// than small ones.
     pub per_record: Duration,
     /// Requests in flight beyond this get 429 / 20429, like Twilio's concurrency limit.
     pub max_concurrent: Option<usize>,
     pub time_filter: TimeFilter,
+    /// `/v1/Alerts` answers 403 / 20003 to valid credentials: an API key without Monitor
+    /// permission, which callrecon must survive with a warning (design.md).
+    pub monitor_forbidden: bool,
 }
 
 impl Faults {
@@ -99,15 +103,31 @@ pub struct Stats {
     /// 400s: malformed filters, bad `PageSize`, unknown `PageToken`.
     pub responses_400: u64,
     pub responses_401: u64,
+    /// Valid credentials refused by a product (`--monitor-forbidden`).
+    pub responses_403: u64,
+    /// Unknown resources, and Call Notifications asked for a call too new to be seen.
     pub responses_404: u64,
     pub responses_429: u64,
     pub responses_5xx: u64,
-    /// Successful list pages served.
+    /// Successful list pages served, of calls, alerts and notifications together.
     pub pages_served: u64,
     /// Call records served, by listings and fetches together.
     pub calls_served: u64,
+    /// Monitor alert records served, by listings and fetches together.
+    pub alerts_served: u64,
+    /// Requests for a call's Notifications that passed the front door (faults and auth),
+    /// whatever they were answered: callrecon bounds these lookups, so tests count them.
+    pub notification_requests: u64,
     /// Most API requests that were in flight at once.
     pub max_in_flight: u64,
+}
+
+/// What kind of record a response carried, for the per-kind counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Served {
+    Calls,
+    Alerts,
+    Notifications,
 }
 
 /// The live counters behind [`Stats`].
@@ -117,11 +137,14 @@ pub(super) struct Counters {
     pub responses_2xx: AtomicU64,
     pub responses_400: AtomicU64,
     pub responses_401: AtomicU64,
+    pub responses_403: AtomicU64,
     pub responses_404: AtomicU64,
     pub responses_429: AtomicU64,
     pub responses_5xx: AtomicU64,
     pub pages_served: AtomicU64,
     pub calls_served: AtomicU64,
+    pub alerts_served: AtomicU64,
+    pub notification_requests: AtomicU64,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
 }
@@ -143,6 +166,7 @@ impl Counters {
             200..=299 => &self.responses_2xx,
             400 => &self.responses_400,
             401 => &self.responses_401,
+            403 => &self.responses_403,
             404 => &self.responses_404,
             429 => &self.responses_429,
             500..=599 => &self.responses_5xx,
@@ -151,8 +175,16 @@ impl Counters {
         class.fetch_add(1, Ordering::SeqCst);
     }
 
-    pub fn served(&self, calls: usize, page: bool) {
-        self.calls_served.fetch_add(calls as u64, Ordering::SeqCst);
+    /// Counts `records` served of one kind, and a list page when `page`.
+    pub fn served(&self, kind: Served, records: usize, page: bool) {
+        let counter = match kind {
+            Served::Calls => Some(&self.calls_served),
+            Served::Alerts => Some(&self.alerts_served),
+            Served::Notifications => None,
+        };
+        if let Some(counter) = counter {
+            counter.fetch_add(records as u64, Ordering::SeqCst);
+        }
         if page {
             self.pages_served.fetch_add(1, Ordering::SeqCst);
         }
@@ -165,11 +197,14 @@ impl Counters {
             responses_2xx: get(&self.responses_2xx),
             responses_400: get(&self.responses_400),
             responses_401: get(&self.responses_401),
+            responses_403: get(&self.responses_403),
             responses_404: get(&self.responses_404),
             responses_429: get(&self.responses_429),
             responses_5xx: get(&self.responses_5xx),
             pages_served: get(&self.pages_served),
             calls_served: get(&self.calls_served),
+            alerts_served: get(&self.alerts_served),
+            notification_requests: get(&self.notification_requests),
             max_in_flight: self.max_in_flight.load(Ordering::SeqCst) as u64,
         }
     }

@@ -2,10 +2,13 @@
 //!
 //! A real ledger is messy in exactly the ways callrecon must survive, so this one is too:
 //! three spellings of `intended_at`, national-format numbers, missing SIDs (matched by
-//! heuristics), lost and stale webhooks, create-time errors, calls never placed, SIDs Twilio
-//! does not know, outbound calls nobody recorded, and a few rows nobody can read. It draws
-//! from its own ChaCha stream (stream 1 of the same seed), so changing how the ledger is made
-//! never changes the calls.
+//! heuristics), lost and stale webhooks, webhooks whose final status disagrees with Twilio's,
+//! create-time errors, calls never placed, SIDs Twilio does not know, outbound calls nobody
+//! recorded, and a few rows nobody can read. Calls to an agent are recorded as the
+//! application saw them: the parent's SID (the create-call response) with the customer's
+//! number, and the parent's webhook. It draws from its own ChaCha streams (stream 1 of the
+//! same seed; stream 4 for the agent rows and the disagreeing webhooks, added later), so
+//! changing how the ledger is made never changes the calls.
 
 use super::SimConfig;
 use super::data::{Placed, instant};
@@ -28,17 +31,32 @@ const FAILED_SIP: [i64; 3] = [404, 480, 503];
 /// Error codes a failed call's StatusCallback rarely carries.
 const FAILED_ERRORS: [i64; 2] = [32009, 13224];
 
+/// Share of rows with a final webhook status whose status disagrees with Twilio's (a
+/// callback from a retried call, a bug in the application): about 1.5% of all rows.
+const DISAGREEING: f64 = 0.025;
+
+/// The final status a disagreeing webhook reports, for Twilio's final status: busy for a
+/// no-answer, completed for a failed call, and no-answer for the rest.
+fn disagreeing(twilio: &str) -> &'static str {
+    match twilio {
+        "no-answer" => "busy",
+        "failed" => "completed",
+        _ => "no-answer",
+    }
+}
+
 /// A row and the instant it sorts by (also for rows whose `intended_at` is unreadable).
 struct Draft {
     at: i64,
     row: LedgerRow,
 }
 
-/// One row per outbound call except about 1%, plus rows that have no Twilio call; ids are
-/// 1..n in `intended_at` order.
+/// One row per outbound call except about 1%, one per agent call, plus rows that have no
+/// Twilio call; ids are 1..n in `intended_at` order.
 pub(super) fn generate(
     cfg: &SimConfig,
     placed: &[Placed],
+    agents: &[Placed],
     pool: &[String],
     known: &HashSet<String>,
 ) -> Vec<LedgerRow> {
@@ -47,6 +65,8 @@ pub(super) fn generate(
     let (span_start, span_end) = cfg.generated_span();
     let (from, to) = (span_start.timestamp(), span_end.timestamp());
     let mut drafts: Vec<Draft> = Vec::with_capacity(placed.len() + placed.len() / 10);
+    // Rows of placed calls and their call's status, for the disagreeing webhooks.
+    let mut recorded: Vec<(usize, &str)> = Vec::with_capacity(placed.len());
     for call in placed {
         // Calls nobody intended: placed by hand in the console, or by another service.
         if rng.random_bool(0.01) {
@@ -67,6 +87,32 @@ pub(super) fn generate(
             ..LedgerRow::default()
         };
         webhooks(&mut rng, &mut row, call.status);
+        recorded.push((drafts.len(), call.status));
+        drafts.push(Draft { at, row });
+    }
+    let mut later = ChaCha8Rng::seed_from_u64(cfg.seed);
+    later.set_stream(4);
+    for (i, status) in recorded {
+        let row = &mut drafts[i].row;
+        if row.webhook_status.as_deref() == Some(status) && later.random_bool(DISAGREEING) {
+            row.webhook_status = Some(disagreeing(status).to_owned());
+            // The codes went with the status the webhook did not report.
+            row.webhook_sip_code = None;
+            row.webhook_error_code = None;
+        }
+    }
+    for call in agents {
+        let at = (call.created - later.random_range(0..=3)).max(from);
+        let mut row = LedgerRow {
+            external_ref: Some(external_ref(&mut later, call.customer)),
+            to_number: call.to.clone(),
+            from_number: Some(call.from.clone()),
+            intended_at: intended_at(&mut later, at),
+            call_sid: Some(call.sid.clone()),
+            ..LedgerRow::default()
+        };
+        // The StatusCallback is the parent's: usually `completed`, whatever the customer did.
+        webhooks(&mut later, &mut row, call.status);
         drafts.push(Draft { at, row });
     }
     if to > from && !pool.is_empty() {

@@ -1,24 +1,22 @@
-//! The Calls list as Twilio answers it: query parsing, filters and keyset paging, with no
-//! HTTP in sight so each rule can be tested on its own.
+//! The Calls list as Twilio answers it: query parsing, filters and the keyset scan, with no
+//! HTTP in sight so each rule can be tested on its own (paging itself is in `paging`, shared
+//! with the other lists).
 //!
-//! Paging is a keyset cursor like Twilio's (`PageToken=PA<sid of the last record served>`):
-//! the token's position comes from a sid → index map and the scan goes on from there, so
-//! a listing of n pages costs O(records), not O(n²), and stays correct while callers page
+//! The page token's position comes from a sid → index map and the scan goes on from there,
+//! and binary searches on `date_created` skip what a time filter cannot reach, so a listing
+//! of n pages costs O(records), not O(n²), and stays correct while callers page
 //! concurrently. Time filters read a call's start as `start_time`, or `date_created` when the
 //! call never started; what Twilio does for never-started calls is unverified (notes §1.3),
 //! and this choice keeps queued calls visible to a day query. `EndTime*` filters only ever
 //! match calls that have an `end_time`.
 
 use super::TimeFilter;
+use super::paging::{Paging, Selection, Step, first_values, scan};
 use super::timeline::MAX_START_DELAY_S;
 use crate::timefmt::{day_start, parse_rfc2822};
 use crate::twilio::model::Call;
 use chrono::{DateTime, Days, NaiveDate};
 use std::collections::HashMap;
-
-/// Twilio's default and largest `PageSize` (notes §1.2).
-pub(super) const DEFAULT_PAGE_SIZE: usize = 50;
-pub(super) const MAX_PAGE_SIZE: usize = 1000;
 
 /// The statuses `Status` accepts (`call_enum_status`).
 const STATUSES: [&str; 8] = [
@@ -80,6 +78,11 @@ impl CallIndex {
     pub fn position(&self, sid: &str) -> Option<usize> {
         self.by_sid.get(sid).copied()
     }
+
+    /// `date_created` of the call at `i`, in Unix seconds.
+    pub fn created(&self, i: usize) -> i64 {
+        self.created[i]
+    }
 }
 
 /// A half-open time range `[lo, hi)` in Unix seconds; either end may be open.
@@ -90,15 +93,15 @@ pub(super) struct Range {
 }
 
 impl Range {
-    fn contains(&self, t: i64) -> bool {
+    pub fn contains(&self, t: i64) -> bool {
         self.lo.is_none_or(|lo| t >= lo) && self.hi.is_none_or(|hi| t < hi)
     }
 
-    fn is_open(&self) -> bool {
+    pub fn is_open(&self) -> bool {
         self.lo.is_none() && self.hi.is_none()
     }
 
-    fn narrow(&mut self, lo: Option<i64>, hi: Option<i64>) {
+    pub fn narrow(&mut self, lo: Option<i64>, hi: Option<i64>) {
         if let Some(lo) = lo {
             self.lo = Some(self.lo.map_or(lo, |old| old.max(lo)));
         }
@@ -119,27 +122,17 @@ pub(super) struct Query {
     pub parent: Option<String>,
     pub start: Range,
     pub end: Range,
-    pub page_size: usize,
-    pub page: u64,
-    /// The SID inside `PageToken`, without the `PA`.
-    pub after_sid: Option<String>,
+    pub paging: Paging,
 }
 
 /// Reads a raw query string; the error is the message of a 400 / 20001.
 pub(super) fn parse_query(raw: Option<&str>, mode: TimeFilter) -> Result<Query, String> {
-    let mut q = Query {
-        page_size: DEFAULT_PAGE_SIZE,
-        ..Query::default()
-    };
-    let mut seen: Vec<String> = Vec::new();
-    for (key, value) in url::form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-        // A repeated parameter keeps its first value (Twilio's behaviour is unverified).
-        if seen.iter().any(|k| *k == key) {
+    let mut q = Query::default();
+    for (key, value) in first_values(raw) {
+        if q.paging.read(&key, &value)? {
             continue;
         }
-        seen.push(key.to_string());
-        let value = value.to_string();
-        match key.as_ref() {
+        match key.as_str() {
             "To" => q.to = Some(value.clone()),
             "From" => q.from = Some(value.clone()),
             "ParentCallSid" => q.parent = Some(value.clone()),
@@ -159,28 +152,10 @@ pub(super) fn parse_query(raw: Option<&str>, mode: TimeFilter) -> Result<Query, 
                 };
                 range.narrow(lo, hi);
             }
-            "PageSize" => {
-                q.page_size = value
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_PAGE_SIZE).contains(n))
-                    .ok_or_else(|| {
-                        format!("PageSize '{value}' must be a number from 1 to {MAX_PAGE_SIZE}")
-                    })?;
-            }
-            "Page" => {
-                q.page = value
-                    .parse()
-                    .map_err(|_| format!("Page '{value}' must be a number of 0 or more"))?;
-            }
-            "PageToken" => {
-                let sid = value.strip_prefix("PA").ok_or("Invalid PageToken")?;
-                q.after_sid = Some(sid.to_owned());
-            }
             _ => continue,
         }
-        if FILTERS.contains(&key.as_ref()) {
-            q.echo.push((key.to_string(), value));
+        if FILTERS.contains(&key.as_str()) {
+            q.echo.push((key, value));
         }
     }
     Ok(q)
@@ -190,7 +165,11 @@ pub(super) fn parse_query(raw: Option<&str>, mode: TimeFilter) -> Result<Query, 
 /// midnight UTC starting that date (the date as written, whatever the offset); a full
 /// RFC 3339 value in `second` mode counts from its instant. `StartTime=`/`EndTime=` mean
 /// "on this date" in both modes.
-fn bound(key: &str, value: &str, mode: TimeFilter) -> Result<(Option<i64>, Option<i64>), String> {
+pub(super) fn bound(
+    key: &str,
+    value: &str,
+    mode: TimeFilter,
+) -> Result<(Option<i64>, Option<i64>), String> {
     let bad =
         || format!("{key} '{value}' is not a date; write YYYY-MM-DD or an RFC 3339 time (UTC)");
     let text = value.trim();
@@ -222,13 +201,6 @@ fn bound(key: &str, value: &str, mode: TimeFilter) -> Result<(Option<i64>, Optio
     })
 }
 
-/// The calls of one page, by index, and whether a matching record remains after it.
-#[derive(Debug, PartialEq, Eq)]
-pub(super) struct Selection {
-    pub indices: Vec<usize>,
-    pub more: bool,
-}
-
 /// Selects up to `limit` calls after the page token that pass every filter.
 pub(super) fn select(
     index: &CallIndex,
@@ -236,38 +208,26 @@ pub(super) fn select(
     q: &Query,
     limit: usize,
 ) -> Result<Selection, String> {
-    let mut begin = match &q.after_sid {
-        Some(sid) => index.position(sid).ok_or("Invalid PageToken")? + 1,
-        None => 0,
-    };
+    let mut begin = q.paging.begin(|sid| index.position(sid))?;
     // Start and end never precede date_created, so no call created at or after the
     // earliest upper bound can match: skip them with a binary search (newest first).
     if let Some(hi) = [q.start.hi, q.end.hi].into_iter().flatten().min() {
         begin = begin.max(index.created.partition_point(|&c| c >= hi));
     }
-    let mut sel = Selection {
-        indices: Vec::with_capacity(limit.min(calls.len())),
-        more: false,
-    };
-    for (i, call) in calls.iter().enumerate().skip(begin) {
+    Ok(scan(calls.len(), begin, limit, |i| {
         // Start is at most MAX_START_DELAY_S after date_created, and everything further
         // on is older still: nothing left can reach the lower bound.
         if q.start
             .lo
             .is_some_and(|lo| index.created[i] + MAX_START_DELAY_S < lo)
         {
-            break;
+            Step::Stop
+        } else if matches(index, &calls[i], i, q) {
+            Step::Take
+        } else {
+            Step::Skip
         }
-        if !matches(index, call, i, q) {
-            continue;
-        }
-        if sel.indices.len() == limit {
-            sel.more = true;
-            break;
-        }
-        sel.indices.push(i);
-    }
-    Ok(sel)
+    }))
 }
 
 fn matches(index: &CallIndex, call: &Call, i: usize, q: &Query) -> bool {
@@ -280,21 +240,6 @@ fn matches(index: &CallIndex, call: &Call, i: usize, q: &Query) -> bool {
         && q.status.as_ref().is_none_or(|s| *s == call.status)
         && q.start.contains(index.start[i])
         && (q.end.is_open() || index.end[i].is_some_and(|e| q.end.contains(e)))
-}
-
-/// A page URI as Twilio writes it: relative, every filter, then `PageSize`, `Page` and
-/// `PageToken`, percent-encoded (`StartTime%3E=…`, `To=%2B1…`).
-pub(super) fn page_uri(path: &str, q: &Query, page: u64, token: Option<&str>) -> String {
-    let mut query = url::form_urlencoded::Serializer::new(String::new());
-    for (key, value) in &q.echo {
-        query.append_pair(key, value);
-    }
-    query.append_pair("PageSize", &q.page_size.to_string());
-    query.append_pair("Page", &page.to_string());
-    if let Some(token) = token {
-        query.append_pair("PageToken", token);
-    }
-    format!("{path}?{}", query.finish())
 }
 
 #[cfg(test)]
@@ -348,11 +293,22 @@ mod tests {
     fn page_uris_carry_every_filter_then_the_paging_keys_percent_encoded() {
         let raw = "To=%2B12015550123&StartTime%3E=2026-11-27&Foo=1&PageSize=2&Page=1";
         let q = parse_query(Some(raw), TimeFilter::Day).unwrap();
-        let uri = page_uri("/x/Calls.json", &q, 2, Some("PACAab"));
+        let sel = Selection {
+            indices: vec![7],
+            more: true,
+        };
+        let links = q.paging.links("/x/Calls.json", &q.echo, &sel, |_| "CAab");
         assert_eq!(
-            uri,
-            "/x/Calls.json?To=%2B12015550123&StartTime%3E=2026-11-27&PageSize=2&Page=2\
-             &PageToken=PACAab"
+            links.next.as_deref(),
+            Some(
+                "/x/Calls.json?To=%2B12015550123&StartTime%3E=2026-11-27&PageSize=2&Page=2\
+                 &PageToken=PACAab"
+            )
         );
+        assert_eq!(
+            links.first,
+            "/x/Calls.json?To=%2B12015550123&StartTime%3E=2026-11-27&PageSize=2&Page=0"
+        );
+        assert_eq!((links.start, links.end), (2, 2));
     }
 }

@@ -1,12 +1,17 @@
-//! The Twilio simulator (`callrecon simulate`): a faithful local stand-in for Twilio's Calls
-//! API that the demo, the integration tests and the benchmarks all run against.
+//! The Twilio simulator (`callrecon simulate`): a faithful local stand-in for the Twilio
+//! endpoints callrecon reads (Calls list and fetch, Call Notifications, Monitor Alerts) that
+//! the demo, the integration tests and the benchmarks all run against.
 //!
 //! It owns the `simulate` flags ([`SimArgs`]), their resolved form ([`SimConfig`]) and the
 //! command itself ([`run`]). The pieces live next to it:
-//! - `data`, `timeline`, `numbers`, `ledger_rows`: the deterministic dataset (calls and their
-//!   lives, fictional numbers, the matching ledger) for a config;
-//! - `server`: the axum routes, Basic auth and Twilio's error bodies;
-//! - `listing`: the list filters and keyset paging, kept free of HTTP so they are easy to test;
+//! - `data`, `timeline`, `numbers`, `agents`, `errors`, `ledger_rows`: the deterministic
+//!   dataset (calls and their lives, fictional numbers, agent calls with their `<Dial>` child
+//!   legs, the error codes in alerts and notifications, the matching ledger) for a config;
+//! - `server`: the router, the Calls routes, Basic auth, Twilio's error bodies and the fault
+//!   layer every route passes; `alerts` and `notifications`: the Monitor Alerts and Call
+//!   Notifications routes;
+//! - `listing`, `paging`: the Calls filters, and the keyset paging every list shares, kept
+//!   free of HTTP so they are easy to test;
 //! - `faults`: the fault and speed knobs and the counters behind `/__simulator/stats`;
 //! - `ledger_out`: writing the generated ledger as SQLite or CSV.
 //!
@@ -14,15 +19,24 @@
 //! driven by request counters, not chance, so a failing test can be replayed exactly. The
 //! simulator serves on loopback only: it has fake credentials and must never face a network.
 
+mod agents;
+mod alerts;
 mod data;
+mod errors;
 mod faults;
 mod ledger_out;
 mod ledger_rows;
 mod listing;
+mod notifications;
 mod numbers;
+mod paging;
 mod server;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_data;
+#[cfg(test)]
+mod tests_logs;
 mod timeline;
 
 pub use data::Dataset;
@@ -74,7 +88,8 @@ pub struct SimArgs {
     #[arg(long, requires = "api_key")]
     pub api_secret: Option<String>,
 
-    /// Number of calls to generate, over all days together.
+    /// Number of calls to generate, over all days together. Calls to an agent (about 4% of
+    /// outbound calls) and their `<Dial>` child legs to the customer come on top.
     #[arg(long, default_value_t = 2000)]
     pub calls: usize,
 
@@ -124,7 +139,8 @@ pub struct SimArgs {
     #[arg(long, value_name = "MS", default_value_t = 0)]
     pub latency_ms: u64,
 
-    /// Delay every response by this many microseconds per call record it carries.
+    /// Delay every response by this many microseconds per record (call, alert,
+    /// notification) it carries.
     #[arg(long, value_name = "US", default_value_t = 0)]
     pub per_record_us: u64,
 
@@ -132,6 +148,11 @@ pub struct SimArgs {
     /// concurrent API requests per account.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_concurrent: Option<u32>,
+
+    /// Answer 403 / code 20003 to every Monitor request (`/v1/Alerts`), as Twilio does for
+    /// an API key without Monitor permission.
+    #[arg(long)]
+    pub monitor_forbidden: bool,
 
     /// How StartTime/EndTime filters are read: `day` (Twilio's documented behaviour: only the
     /// date counts) or `second` (the full time of an RFC 3339 value is honoured).
@@ -217,6 +238,7 @@ impl SimConfig {
             per_record: Duration::from_micros(args.per_record_us),
             max_concurrent: args.max_concurrent.map(|n| n as usize),
             time_filter: args.time_filter,
+            monitor_forbidden: args.monitor_forbidden,
         };
         Ok(cfg)
     }
@@ -267,6 +289,7 @@ pub async fn run(args: SimArgs) -> Result<()> {
     writeln!(out, "now:         {}", format_utc(cfg.now))?;
     writeln!(out, "days:        {} to {last_day} (UTC)", cfg.start_day)?;
     writeln!(out, "calls:       {}", dataset.calls.len())?;
+    writeln!(out, "alerts:      {}", dataset.alerts.len())?;
     if let Some(path) = &cfg.ledger_out {
         writeln!(
             out,

@@ -1,14 +1,17 @@
-//! The simulator's HTTP face: axum routes for Calls list and fetch, Basic auth, Twilio's
-//! error bodies, and the fault layer in front of them.
+//! The simulator's HTTP face: the axum router, the Calls list and fetch, Basic auth, Twilio's
+//! error bodies, and the fault layer in front of every route.
 //!
-//! Every request to the API paths passes one front door that counts it, applies the fault
-//! knobs (503 bursts, then 429 bursts, then the concurrency limit, as the layers in front of
-//! Twilio's API would), checks credentials, and delays the response. Error bodies are the
-//! client's own [`ErrorBody`] and pages its own [`CallsPage`], so what the simulator serves
-//! and what callrecon decodes cannot drift apart.
+//! Every request to the API paths (Calls, Call Notifications in `notifications`, Monitor
+//! Alerts in `alerts`) passes one front door that counts it, applies the fault knobs (503
+//! bursts, then 429 bursts, then the concurrency limit, as the layers in front of Twilio's API
+//! would), checks credentials, and delays the response, so each route only answers its own
+//! question. Error bodies are the client's own [`ErrorBody`] and pages its own [`CallsPage`],
+//! so what the simulator serves and what callrecon decodes cannot drift apart.
 
-use super::faults::Counters;
+use super::alerts::{self, AlertIndex};
+use super::faults::{Counters, Served};
 use super::listing::{self, CallIndex};
+use super::notifications;
 use super::{Dataset, SimConfig, Stats};
 use crate::twilio::model::{CallsPage, ErrorBody};
 use axum::Json;
@@ -29,10 +32,11 @@ const PROXY_503_PAGE: &str = "<html>\r\n<head><title>503 Service Temporarily Una
 
 /// The shared state of one running simulator.
 pub struct Simulator {
-    cfg: SimConfig,
-    dataset: Dataset,
-    index: CallIndex,
-    counters: Counters,
+    pub(super) cfg: SimConfig,
+    pub(super) dataset: Dataset,
+    pub(super) index: CallIndex,
+    pub(super) alert_index: AlertIndex,
+    pub(super) counters: Counters,
     /// Permits for `--max-concurrent`; a request that cannot take one gets a 429.
     limiter: Option<Arc<Semaphore>>,
 }
@@ -45,9 +49,11 @@ impl Simulator {
     }
 
     /// Serves a dataset built by hand (tests that place each call on purpose), with the
-    /// credentials and faults of `cfg`. The calls must be newest first, as generated ones are.
+    /// credentials and faults of `cfg`. The calls must be newest first, as generated ones are
+    /// ([`Dataset::from_parts`] and [`Dataset::with_alerts`] put them in that order).
     pub fn from_dataset(cfg: SimConfig, dataset: Dataset) -> Arc<Simulator> {
         let index = CallIndex::new(&dataset.calls);
+        let alert_index = AlertIndex::new(&dataset.alerts);
         let limiter = cfg
             .faults
             .max_concurrent
@@ -56,6 +62,7 @@ impl Simulator {
             cfg,
             dataset,
             index,
+            alert_index,
             counters: Counters::default(),
             limiter,
         })
@@ -94,6 +101,14 @@ pub(super) fn router(sim: Arc<Simulator>) -> Router {
             "/2010-04-01/Accounts/{account}/Calls/{sid}",
             get(fetch_call),
         )
+        .route(
+            "/2010-04-01/Accounts/{account}/Calls/{sid}/Notifications.json",
+            get(notifications::list),
+        )
+        // Monitor lives on its own host at Twilio; callrecon sends every request to one
+        // origin (`--base-url`), so the simulator serves it beside the 2010 API.
+        .route("/v1/Alerts", get(alerts::list))
+        .route("/v1/Alerts/{sid}", get(alerts::fetch))
         .route("/__simulator/stats", get(stats))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(sim.clone(), front_door))
@@ -173,44 +188,32 @@ async fn list_calls(
     if account != sim.cfg.account_sid {
         return resource_not_found(uri.path());
     }
-    let faults = &sim.cfg.faults;
-    let q = match listing::parse_query(raw.as_deref(), faults.time_filter) {
+    let q = match listing::parse_query(raw.as_deref(), sim.cfg.faults.time_filter) {
         Ok(q) => q,
         Err(message) => return bad_request(message),
     };
-    let limit = if faults.short_page(q.page) {
-        (q.page_size / 2).max(1)
-    } else {
-        q.page_size
-    };
     let calls = &sim.dataset.calls;
+    let limit = q.paging.limit(&sim.cfg.faults);
     let sel = match listing::select(&sim.index, calls, &q, limit) {
         Ok(sel) => sel,
         Err(message) => return bad_request(message),
     };
-    let path = uri.path();
-    let token = q.after_sid.as_ref().map(|sid| format!("PA{sid}"));
-    let next_token = sel
-        .indices
-        .last()
-        .filter(|_| sel.more)
-        .map(|&i| format!("PA{}", calls[i].sid));
-    let start = q.page.saturating_mul(q.page_size as u64);
+    let links = q
+        .paging
+        .links(uri.path(), &q.echo, &sel, |i| calls[i].sid.as_str());
     let page = CallsPage {
         calls: sel.indices.iter().map(|&i| calls[i].clone()).collect(),
-        end: Some((start + (sel.indices.len() as u64).saturating_sub(1)) as i64),
-        first_page_uri: Some(listing::page_uri(path, &q, 0, None)),
-        next_page_uri: next_token
-            .as_deref()
-            .map(|t| listing::page_uri(path, &q, q.page + 1, Some(t))),
-        page: Some(q.page as i64),
-        page_size: Some(q.page_size as i64),
+        end: Some(links.end),
+        first_page_uri: Some(links.first),
+        next_page_uri: links.next,
+        page: Some(q.paging.page as i64),
+        page_size: Some(q.paging.page_size as i64),
         previous_page_uri: None,
-        start: Some(start as i64),
-        uri: Some(listing::page_uri(path, &q, q.page, token.as_deref())),
+        start: Some(links.start),
+        uri: Some(links.this),
     };
     delay_per_record(&sim, page.calls.len()).await;
-    sim.counters.served(page.calls.len(), true);
+    sim.counters.served(Served::Calls, page.calls.len(), true);
     Json(page).into_response()
 }
 
@@ -227,11 +230,12 @@ async fn fetch_call(
         return resource_not_found(uri.path());
     };
     delay_per_record(&sim, 1).await;
-    sim.counters.served(1, false);
+    sim.counters.served(Served::Calls, 1, false);
     Json(&sim.dataset.calls[i]).into_response()
 }
 
-async fn delay_per_record(sim: &Simulator, records: usize) {
+/// `--per-record-us`: bigger answers take longer, whatever kind of record they carry.
+pub(super) async fn delay_per_record(sim: &Simulator, records: usize) {
     let per_record = sim.cfg.faults.per_record;
     if !per_record.is_zero() && records > 0 {
         tokio::time::sleep(per_record.saturating_mul(records as u32)).await;
@@ -257,7 +261,7 @@ fn error(status: StatusCode, code: i64, message: String) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn resource_not_found(path: &str) -> Response {
+pub(super) fn resource_not_found(path: &str) -> Response {
     error(
         StatusCode::NOT_FOUND,
         20404,
@@ -265,8 +269,14 @@ fn resource_not_found(path: &str) -> Response {
     )
 }
 
-fn bad_request(message: String) -> Response {
+pub(super) fn bad_request(message: String) -> Response {
     error(StatusCode::BAD_REQUEST, 20001, message)
+}
+
+/// Valid credentials that may not use a product (`--monitor-forbidden`: an API key without
+/// Monitor permission). Twilio answers 403 with code 20003, as it does for a bad login.
+pub(super) fn forbidden() -> Response {
+    error(StatusCode::FORBIDDEN, 20003, "Forbidden".to_owned())
 }
 
 fn unauthorized() -> Response {

@@ -9,19 +9,25 @@ use tokio::sync::oneshot;
 /// The 401 body Twilio sends (notes §4.3), byte for byte.
 const BODY_401: &str = r#"{"code":20003,"message":"Authenticate","more_info":"https://www.twilio.com/docs/errors/20003","status":401}"#;
 
-struct Running {
-    base: String,
-    sim: Arc<Simulator>,
-    http: reqwest::Client,
+/// A simulator serving on its own loopback port until dropped (also used by `tests_logs`).
+pub(super) struct Running {
+    pub base: String,
+    pub sim: Arc<Simulator>,
+    pub http: reqwest::Client,
     _stop: oneshot::Sender<()>,
 }
 
 impl Running {
-    async fn start(cfg: SimConfig) -> Running {
+    pub async fn start(cfg: SimConfig) -> Running {
+        let data = Dataset::generate(&cfg);
+        Running::with_dataset(cfg, data).await
+    }
+
+    pub async fn with_dataset(cfg: SimConfig, data: Dataset) -> Running {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let sim = Simulator::new(cfg);
+        let sim = Simulator::from_dataset(cfg, data);
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(serve(listener, sim.clone(), async move {
             let _ = stopped.await;
@@ -34,11 +40,11 @@ impl Running {
         }
     }
 
-    fn calls_path(&self) -> String {
+    pub fn calls_path(&self) -> String {
         format!("/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Calls.json")
     }
 
-    async fn get(&self, path_and_query: &str) -> reqwest::Response {
+    pub async fn get(&self, path_and_query: &str) -> reqwest::Response {
         self.http
             .get(format!("{}{path_and_query}", self.base))
             .basic_auth(DEFAULT_ACCOUNT_SID, Some(DEFAULT_AUTH_TOKEN))
@@ -63,7 +69,7 @@ impl Running {
     }
 }
 
-fn config(calls: usize) -> SimConfig {
+pub(super) fn config(calls: usize) -> SimConfig {
     SimConfig::new(calls, 11, NaiveDate::from_ymd_opt(2026, 11, 27).unwrap(), 2)
 }
 
@@ -89,7 +95,8 @@ async fn paging_returns_every_call_once_in_order_across_short_pages() {
     let want = format!("PageSize=7&Page=1&PageToken=PA{}", pages[0].calls[6].sid);
     assert!(next.ends_with(&want), "{next}");
     assert!(pages[0].previous_page_uri.is_none());
-    assert_eq!(sim.sim.stats().calls_served, 200);
+    let calls = sim.sim.dataset().calls.len() as u64;
+    assert_eq!(sim.sim.stats().calls_served, calls);
 }
 
 #[tokio::test]

@@ -4,7 +4,10 @@
 //! stands at `now`: a call whose events run past the clock is still queued, ringing or in
 //! progress, with the fields Twilio leaves empty until then (no end, duration or price).
 //! Nothing can therefore be seen before it happened, and recent calls look like a real
-//! nightly run sees them.
+//! nightly run sees them. A completed call's price is posted some time after it ends
+//! ("May not be immediately available", notes §1.6), so one that ended in the last
+//! [`UNPRICED_S`] has none yet. The rule is a pure function of the times, so it draws
+//! nothing from the stream and leaves every other field of every call as it was.
 
 use super::numbers::weighted;
 use rand::RngExt;
@@ -16,6 +19,9 @@ pub(super) const RECENT_S: i64 = 15 * 60;
 /// `start_time` is never more than this after `date_created` (queue time plus dialling);
 /// the listing relies on it to skip whole stretches of calls by `date_created`.
 pub(super) const MAX_START_DELAY_S: i64 = 6;
+
+/// A completed call that ended less than this before `now` has no price yet.
+pub(super) const UNPRICED_S: i64 = 30 * 60;
 
 /// Final statuses of outbound calls, weighted like a typical outbound-calling account.
 const OUTBOUND_MIX: [(&str, u32); 5] = [
@@ -54,6 +60,18 @@ pub(super) struct Timeline {
 
 /// Plays one call's life forward from `created` and stops the film at `now`.
 pub(super) fn timeline(rng: &mut ChaCha8Rng, created: i64, now: i64, outbound: bool) -> Timeline {
+    let mix = if outbound { OUTBOUND_MIX } else { INBOUND_MIX };
+    timeline_in(rng, created, now, outbound, &mix)
+}
+
+/// [`timeline`] with the final statuses drawn from `mix` (a `<Dial>` leg has its own).
+pub(super) fn timeline_in(
+    rng: &mut ChaCha8Rng,
+    created: i64,
+    now: i64,
+    outbound: bool,
+    mix: &[(&'static str, u32)],
+) -> Timeline {
     // Calls beyond the account's calls-per-second wait in a queue first (notes §1.7).
     let queue_ms: u32 = if !outbound || rng.random_bool(0.7) {
         0
@@ -80,8 +98,8 @@ pub(super) fn timeline(rng: &mut ChaCha8Rng, created: i64, now: i64, outbound: b
         recent(rng, &mut t, created, start, now);
         return t;
     }
-    let mix = if outbound { OUTBOUND_MIX } else { INBOUND_MIX };
-    let status = mix[weighted(rng, &mix.map(|(_, w)| w))].0;
+    let weights: Vec<u32> = mix.iter().map(|(_, w)| *w).collect();
+    let status = mix[weighted(rng, &weights)].0;
     // (dialled at, answered at, last event, shown end_time)
     let (dialled, answered, last, end_time) = match status {
         "completed" => {
@@ -135,16 +153,11 @@ pub(super) fn timeline(rng: &mut ChaCha8Rng, created: i64, now: i64, outbound: b
                     "machine_start"
                 });
             }
-            let rate = if outbound {
-                OUTBOUND_RATE
-            } else {
-                INBOUND_RATE
-            };
-            (duration + 59) / 60 * rate
+            cost(duration, outbound)
         }
         _ => 0,
     };
-    t.price = Some(billed);
+    t.price = (status != "completed" || now - last >= UNPRICED_S).then_some(billed);
     // The price is posted a little after a completed call ends (notes §1.6).
     let settle = if status == "completed" {
         rng.random_range(1..=30)
@@ -153,6 +166,47 @@ pub(super) fn timeline(rng: &mut ChaCha8Rng, created: i64, now: i64, outbound: b
     };
     t.updated = (last + settle).min(now).max(last);
     t
+}
+
+/// The leg of a call that was answered at `answer` and hangs up at `hangup` (an agent's leg,
+/// whose length the `<Dial>`ed customer decides), shown as it stands at `now`; `answer` is
+/// before `now`, and `hangup` is `None` while the customer's leg still goes on.
+pub(super) fn bridged(
+    rng: &mut ChaCha8Rng,
+    start: i64,
+    (answer, hangup): (i64, Option<i64>),
+    now: i64,
+) -> Timeline {
+    let mut t = Timeline {
+        status: "in-progress",
+        queue_ms: 0,
+        start: Some(start),
+        end: None,
+        duration: None,
+        answered_by: None,
+        price: None,
+        updated: answer,
+    };
+    let Some(hangup) = hangup.filter(|&h| h <= now) else {
+        return t;
+    };
+    let duration = hangup - start;
+    t.status = "completed";
+    t.end = Some(hangup);
+    t.duration = Some(duration);
+    t.price = (now - hangup >= UNPRICED_S).then(|| cost(duration, true));
+    t.updated = (hangup + rng.random_range(1..=30)).min(now);
+    t
+}
+
+/// What a call of `duration` seconds costs, billed per started minute.
+fn cost(duration: i64, outbound: bool) -> i64 {
+    let rate = if outbound {
+        OUTBOUND_RATE
+    } else {
+        INBOUND_RATE
+    };
+    (duration + 59) / 60 * rate
 }
 
 /// A call made in the last minutes before `now` that is still going on.

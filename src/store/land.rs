@@ -7,7 +7,7 @@
 use super::Store;
 use crate::phone::Normalizer;
 use crate::timefmt::parse_rfc2822;
-use crate::twilio::model::Call;
+use crate::twilio::model::{Alert, Call, Notification};
 use anyhow::Result;
 use rusqlite::params;
 
@@ -118,5 +118,139 @@ impl Store {
         self.conn
             .execute("DELETE FROM recon_unknown_sids WHERE sid = ?1", [sid])?;
         Ok(())
+    }
+}
+
+/// Twilio's numeric text as a code; `None` for empty or non-numeric text (kept raw beside).
+fn code_of(text: Option<&str>) -> Option<i64> {
+    text.map(str::trim).and_then(|t| t.parse().ok())
+}
+
+/// The `Msg` of Twilio's URL-encoded `key=value&…` alert and notification texts, or the text
+/// itself when it is not in that form.
+pub fn message_of(text: Option<&str>) -> Option<String> {
+    let text = text?.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if text.contains('=') {
+        for (k, v) in url::form_urlencoded::parse(text.as_bytes()) {
+            if k == "Msg" && !v.trim().is_empty() {
+                return Some(v.trim().to_owned());
+            }
+        }
+    }
+    Some(text.to_owned())
+}
+
+impl Store {
+    /// Upserts one page of Monitor alerts in one transaction.
+    pub fn land_alerts(&mut self, alerts: &[Alert], now: i64) -> Result<usize> {
+        let tx = self.conn.transaction()?;
+        let mut landed = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO recon_alerts (sid, account_sid, resource_sid, error_code,
+                     error_code_raw, log_level, generated_at, text, landed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(sid) DO UPDATE SET resource_sid = excluded.resource_sid,
+                     error_code = excluded.error_code, error_code_raw = excluded.error_code_raw,
+                     log_level = excluded.log_level, generated_at = excluded.generated_at,
+                     text = excluded.text, landed_at = excluded.landed_at",
+            )?;
+            for a in alerts {
+                // An alert without a SID cannot be de-duplicated across reruns: skip it.
+                let Some(sid) = a.sid.as_deref() else {
+                    continue;
+                };
+                let generated = a
+                    .date_generated
+                    .as_deref()
+                    .or(a.date_created.as_deref())
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.timestamp());
+                stmt.execute(params![
+                    sid,
+                    a.account_sid,
+                    a.resource_sid,
+                    code_of(a.error_code.as_deref()),
+                    a.error_code,
+                    a.log_level.as_deref().map(str::to_ascii_lowercase),
+                    generated,
+                    message_of(a.alert_text.as_deref()),
+                    now,
+                ])?;
+                landed += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(landed)
+    }
+
+    /// Lands a call's notifications and records that the call was looked up, in one
+    /// transaction. `None` (Twilio answered 404) is not recorded: it is asked again next run.
+    pub fn land_notifications(
+        &mut self,
+        call_sid: &str,
+        found: &[Notification],
+        now: i64,
+    ) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO recon_notifications (sid, call_sid, error_code, error_code_raw, log,
+                     message_at, text, landed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(sid) DO UPDATE SET error_code = excluded.error_code,
+                     error_code_raw = excluded.error_code_raw, log = excluded.log,
+                     message_at = excluded.message_at, text = excluded.text,
+                     landed_at = excluded.landed_at",
+            )?;
+            for n in found {
+                let Some(sid) = n.sid.as_deref() else {
+                    continue;
+                };
+                stmt.execute(params![
+                    sid,
+                    n.call_sid.as_deref().unwrap_or(call_sid),
+                    code_of(n.error_code.as_deref()),
+                    n.error_code,
+                    n.log.as_deref().and_then(|l| l.trim().parse::<i64>().ok()),
+                    n.message_date
+                        .as_deref()
+                        .and_then(parse_rfc2822)
+                        .map(|t| t.timestamp()),
+                    message_of(n.message_text.as_deref()),
+                    now,
+                ])?;
+            }
+            tx.execute(
+                "INSERT INTO recon_lookups (call_sid, looked_up_at, found) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(call_sid) DO UPDATE SET looked_up_at = excluded.looked_up_at,
+                     found = excluded.found",
+                params![call_sid, now, !found.is_empty()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::message_of;
+
+    #[test]
+    fn reads_twilios_message_text() {
+        let text = "statusCallback=http%3A%2F%2Fexample.com%2Ffoo.xml&ErrorCode=15003&LogLevel=WARN&Msg=Got+HTTP+404+response";
+        assert_eq!(
+            message_of(Some(text)).as_deref(),
+            Some("Got HTTP 404 response")
+        );
+        assert_eq!(
+            message_of(Some("plain words")).as_deref(),
+            Some("plain words")
+        );
+        assert_eq!(message_of(Some("  ")), None);
     }
 }

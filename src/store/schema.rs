@@ -42,4 +42,65 @@ pub const MIGRATIONS: &[&str] = &[
         checked_at INTEGER NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX IF NOT EXISTS recon_intended_call_sid ON intended_calls (call_sid);",
+    // 2: error codes from Twilio (alerts, notifications), write-back audit, runs, follow-ups.
+    "CREATE TABLE recon_alerts (
+        sid            TEXT PRIMARY KEY,
+        account_sid    TEXT,
+        resource_sid   TEXT,
+        error_code     INTEGER,   -- NULL when Twilio's text is not a number
+        error_code_raw TEXT,
+        log_level      TEXT,
+        generated_at   INTEGER,
+        text           TEXT,      -- Twilio's own message, decoded from alert_text
+        landed_at      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX recon_alerts_resource ON recon_alerts (resource_sid);
+    CREATE INDEX recon_alerts_generated ON recon_alerts (generated_at);
+    CREATE TABLE recon_notifications (
+        sid            TEXT PRIMARY KEY,
+        call_sid       TEXT NOT NULL,
+        error_code     INTEGER,
+        error_code_raw TEXT,
+        log            INTEGER,   -- 0 ERROR, 1 WARNING
+        message_at     INTEGER,
+        text           TEXT,
+        landed_at      INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX recon_notifications_call ON recon_notifications (call_sid);
+    CREATE TABLE recon_lookups (
+        call_sid     TEXT PRIMARY KEY,
+        looked_up_at INTEGER NOT NULL,
+        found        INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE recon_runs (
+        run_id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        command     TEXT NOT NULL,
+        window_from INTEGER NOT NULL,
+        window_to   INTEGER NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER
+    );
+    CREATE TABLE recon_audit (
+        audit_id   INTEGER PRIMARY KEY AUTOINCREMENT,
+        ledger_id  INTEGER NOT NULL,
+        column     TEXT NOT NULL,
+        old_value  TEXT,
+        new_value  TEXT,
+        run_id     INTEGER NOT NULL,
+        changed_at INTEGER NOT NULL
+    );
+    CREATE INDEX recon_audit_ledger ON recon_audit (ledger_id, column);
+    CREATE TABLE recon_followups (
+        ledger_id     INTEGER PRIMARY KEY,
+        reason        TEXT NOT NULL,      -- pending | unpriced
+        window_from   INTEGER NOT NULL,   -- the window whose report first saw it unresolved
+        window_to     INTEGER NOT NULL,
+        intended_ts   INTEGER NOT NULL,
+        call_sid      TEXT,
+        resolved_from INTEGER,            -- the window whose run resolved it
+        resolved_to   INTEGER,
+        resolved_at   INTEGER,
+        expired_at    INTEGER
+    );
+    CREATE INDEX recon_followups_open ON recon_followups (resolved_from, expired_at);",
 ];

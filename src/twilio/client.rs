@@ -7,7 +7,7 @@
 //! callrecon never builds a page token.
 
 use super::error::ApiError;
-use super::model::{Call, CallsPage, ErrorBody};
+use super::model::{Call, CallsPage, ErrorBody, Notification, NotificationsPage, Paged};
 use super::retry::{Decision, RetryPolicy, parse_retry_after};
 use anyhow::{Context, Result};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -23,6 +23,9 @@ use url::Url;
 
 /// Twilio's production origin for the 2010 API.
 pub const DEFAULT_BASE_URL: &str = "https://api.twilio.com";
+
+/// Monitor's production origin (alerts live there, not on api.twilio.com).
+pub const DEFAULT_MONITOR_URL: &str = "https://monitor.twilio.com";
 
 /// Twilio's maximum page size for list endpoints (notes §1.2): fewer round trips per call.
 pub const PAGE_SIZE: u32 = 1000;
@@ -79,6 +82,9 @@ pub struct ClientStats {
 pub struct Client {
     http: reqwest::Client,
     base: Url,
+    /// Monitor's origin: `monitor.twilio.com`, or `base` when the base URL was overridden
+    /// (`--base-url` sends every request to one origin).
+    monitor: Url,
     credentials: Credentials,
     limiter: DefaultDirectRateLimiter,
     in_flight: Semaphore,
@@ -128,8 +134,15 @@ impl Client {
             .build()
             .context("building the HTTP client")?;
         let quota = Quota::per_second(config.rps);
+        let monitor =
+            if config.base_url.as_str() == Url::parse(DEFAULT_BASE_URL).expect("valid").as_str() {
+                Url::parse(DEFAULT_MONITOR_URL).expect("a valid URL")
+            } else {
+                config.base_url.clone()
+            };
         Ok(Client {
             http,
+            monitor,
             base: config.base_url,
             credentials: config.credentials,
             limiter: RateLimiter::direct(quota),
@@ -172,12 +185,15 @@ impl Client {
         })
     }
 
-    /// Lists calls from `first`, handing each page to `on_page` before asking for the next,
-    /// so that a page is landed before the next request and memory stays one page deep.
-    /// `on_page` may stop early by returning `Ok(false)`.
-    pub async fn list_calls<F>(&self, first: Url, mut on_page: F) -> Result<()>
+    /// Follows a listing from `first`, handing each page to `on_page` before asking for the
+    /// next, so that a page is landed before the next request and memory stays one page
+    /// deep. The next link is taken verbatim from the page (relative `next_page_uri` in the
+    /// 2010 API, absolute `meta.next_page_url` in v1 APIs). `on_page` may stop early by
+    /// returning `Ok(false)`.
+    pub async fn list<P, F>(&self, first: Url, mut on_page: F) -> Result<()>
     where
-        F: FnMut(CallsPage) -> Result<bool>,
+        P: Paged,
+        F: FnMut(P) -> Result<bool>,
     {
         let mut seen = HashSet::new();
         let mut next = Some(first);
@@ -185,9 +201,9 @@ impl Client {
             if !seen.insert(url.as_str().to_owned()) {
                 return Err(ApiError::PageLoop { url: short(&url) }.into());
             }
-            let page: CallsPage = self.get_json(&url).await?;
-            let following = match page.next_page_uri.as_deref() {
-                Some(uri) if !uri.is_empty() => Some(self.resolve(uri)?),
+            let page: P = self.get_json(&url).await?;
+            let following = match page.next_link() {
+                Some(link) if !link.is_empty() => Some(self.resolve(link)?),
                 _ => None,
             };
             if !on_page(page)? {
@@ -196,6 +212,49 @@ impl Client {
             next = following;
         }
         Ok(())
+    }
+
+    /// Lists calls (see [`Client::list`]).
+    pub async fn list_calls<F>(&self, first: Url, on_page: F) -> Result<()>
+    where
+        F: FnMut(CallsPage) -> Result<bool>,
+    {
+        self.list(first, on_page).await
+    }
+
+    /// `/v1/Alerts` on Monitor's origin (the `--base-url` origin when one was given).
+    pub fn alerts_url(&self, query: &[(&str, &str)]) -> Url {
+        let mut url = self.monitor.clone();
+        url.set_path("/v1/Alerts");
+        url.query_pairs_mut().clear().extend_pairs(query);
+        url
+    }
+
+    /// A call's notifications, every page; `Ok(None)` when Twilio answers 404 (a call too new
+    /// for the subresource, or unknown).
+    pub async fn call_notifications(&self, call_sid: &str) -> Result<Option<Vec<Notification>>> {
+        let mut url = self.base.clone();
+        url.set_path(&format!(
+            "/2010-04-01/Accounts/{}/Calls/{}/Notifications.json",
+            self.credentials.account_sid, call_sid
+        ));
+        url.query_pairs_mut()
+            .clear()
+            .append_pair("PageSize", "1000");
+        let mut all = Vec::new();
+        let listed = self
+            .list(url, |page: NotificationsPage| {
+                all.extend(page.notifications);
+                Ok(true)
+            })
+            .await;
+        match listed {
+            Ok(()) => Ok(Some(all)),
+            Err(e) if e.downcast_ref::<ApiError>().and_then(ApiError::status) == Some(404) => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One call by SID; `Ok(None)` when Twilio does not know it (404).

@@ -69,6 +69,102 @@ pub struct ErrorBody {
     pub detail: Option<String>,
 }
 
+/// One call notification (`api.v2010.account.call.call_notification`): a warning or error
+/// Twilio logged for a call. `log` is `"0"` (ERROR) or `"1"` (WARNING); `error_code` is text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub account_sid: Option<String>,
+    pub api_version: Option<String>,
+    pub call_sid: Option<String>,
+    pub date_created: Option<String>,
+    pub date_updated: Option<String>,
+    pub error_code: Option<String>,
+    pub log: Option<String>,
+    pub message_date: Option<String>,
+    pub message_text: Option<String>,
+    pub more_info: Option<String>,
+    pub request_method: Option<String>,
+    pub request_url: Option<String>,
+    pub sid: Option<String>,
+    pub uri: Option<String>,
+}
+
+/// The 2010 list envelope for a call's notifications.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NotificationsPage {
+    pub notifications: Vec<Notification>,
+    pub end: Option<i64>,
+    pub first_page_uri: Option<String>,
+    pub next_page_uri: Option<String>,
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+    pub previous_page_uri: Option<String>,
+    pub start: Option<i64>,
+    pub uri: Option<String>,
+}
+
+/// One Monitor alert (`monitor.v1.alert`). Dates here are ISO 8601, unlike the 2010 API;
+/// `resource_sid` is the SID of what the alert is about (a call, for voice errors).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub account_sid: Option<String>,
+    pub alert_text: Option<String>,
+    pub api_version: Option<String>,
+    pub date_created: Option<String>,
+    pub date_generated: Option<String>,
+    pub date_updated: Option<String>,
+    pub error_code: Option<String>,
+    pub log_level: Option<String>,
+    pub more_info: Option<String>,
+    pub request_method: Option<String>,
+    pub request_url: Option<String>,
+    pub resource_sid: Option<String>,
+    pub sid: Option<String>,
+    pub url: Option<String>,
+    pub service_sid: Option<String>,
+}
+
+/// The v1 list envelope: paging is `meta.next_page_url`, an absolute URL.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AlertsPage {
+    pub alerts: Vec<Alert>,
+    pub meta: PageMeta,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PageMeta {
+    pub first_page_url: Option<String>,
+    pub key: Option<String>,
+    pub next_page_url: Option<String>,
+    pub page: Option<i64>,
+    pub page_size: Option<i64>,
+    pub previous_page_url: Option<String>,
+    pub url: Option<String>,
+}
+
+/// A list page, whichever envelope it comes in: what matters for paging is the next link.
+pub trait Paged: serde::de::DeserializeOwned {
+    fn next_link(&self) -> Option<&str>;
+}
+
+impl Paged for CallsPage {
+    fn next_link(&self) -> Option<&str> {
+        self.next_page_uri.as_deref()
+    }
+}
+
+impl Paged for NotificationsPage {
+    fn next_link(&self) -> Option<&str> {
+        self.next_page_uri.as_deref()
+    }
+}
+
+impl Paged for AlertsPage {
+    fn next_link(&self) -> Option<&str> {
+        self.meta.next_page_url.as_deref()
+    }
+}
+
 /// Call statuses that are final: the call will not change again (notes §3.1).
 pub const FINAL_STATUSES: [&str; 5] = ["completed", "busy", "failed", "no-answer", "canceled"];
 

@@ -64,11 +64,8 @@ fn pages_through_many_pages_with_a_short_one_in_the_middle() {
     assert_eq!(landed_sids(&dir), all_sids(&sim));
     let stats = sim.sim.stats();
     assert!(stats.requests > 24, "{stats:?}");
-    assert!(
-        stderr(&out).contains("fetched 1200 call(s)"),
-        "{}",
-        stderr(&out)
-    );
+    let listed = format!("fetched {} call(s)", sim.sim.dataset().calls.len());
+    assert!(stderr(&out).contains(&listed), "{}", stderr(&out));
 }
 
 #[test]
@@ -145,12 +142,10 @@ fn a_generated_volume_lands_exactly_and_reports_every_row_not_completed() {
     assert_eq!(landed_sids(&dir), all_sids(&sim));
     // Every ledger row of the window that did not complete is in the report, once.
     let reported = read_report(&dir.path("report.csv"));
-    let with_completed_dir = TestDir::new();
-    std::fs::copy(dir.path("ledger.db"), with_completed_dir.path("ledger.db")).unwrap();
     let now = callrecon::timefmt::format_utc(sim.sim.dataset().now);
     let mut cmd = callrecon();
     cmd.args(["report", "--db"])
-        .arg(with_completed_dir.path("ledger.db"))
+        .arg(dir.path("ledger.db"))
         .args([
             "--from",
             "2026-02-03T00:00:00Z",
@@ -161,9 +156,9 @@ fn a_generated_volume_lands_exactly_and_reports_every_row_not_completed() {
             "--include-completed",
             "--out",
         ]);
-    cmd.arg(with_completed_dir.path("all.csv"));
+    cmd.arg(dir.path("all.csv"));
     run(&mut cmd, 0);
-    let all = read_report(&with_completed_dir.path("all.csv"));
+    let all = read_report(&dir.path("all.csv"));
     let (from, to) = (
         callrecon::timefmt::parse_bound("2026-02-03T00:00:00Z").unwrap(),
         callrecon::timefmt::parse_bound("2026-02-04T00:00:00Z").unwrap(),

@@ -7,3 +7,4 @@ mod reconcile;
 mod rogue;
 mod scenario;
 mod util;
+mod writeback;

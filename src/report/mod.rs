@@ -1,9 +1,13 @@
-//! The report file: RFC 4180 CSV with design.md's columns, written atomically.
+//! The report files: RFC 4180 CSV with design.md's columns, written atomically; the orphans
+//! and numbers files share the writer.
 //!
 //! A report is written to a temporary file in the destination's folder, synced, and renamed
 //! over the destination only when complete: a reader (or the next morning's mail) never sees
 //! half a report, and a failed run leaves the previous one untouched. Files are created with
 //! mode 0600 because phone numbers are personal data. `-` streams to stdout instead.
+
+pub mod numbers;
+pub mod orphans;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -81,11 +85,16 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// `dest` is a file path, or `-` for stdout.
+    /// A report with the report's columns. `dest` is a file path, or `-` for stdout.
     pub fn create(dest: &Path) -> Result<Writer> {
+        Writer::with_header(dest, &COLUMNS)
+    }
+
+    /// A CSV file with the given header, written the same careful way.
+    pub fn with_header(dest: &Path, header: &[&str]) -> Result<Writer> {
         if dest.as_os_str() == "-" {
             let out: Box<dyn Write> = Box::new(std::io::BufWriter::new(std::io::stdout().lock()));
-            return Ok(Writer::new(out, Sink::Stdout));
+            return Writer::new(out, Sink::Stdout, header);
         }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
@@ -101,25 +110,26 @@ impl Writer {
             .reopen()
             .context("opening the report's temporary file")?;
         let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
-        Ok(Writer::new(
+        Writer::new(
             out,
             Sink::File {
                 temp,
                 dest: dest.to_owned(),
             },
-        ))
+            header,
+        )
     }
 
-    fn new(out: Box<dyn Write>, sink: Sink) -> Writer {
+    fn new(out: Box<dyn Write>, sink: Sink, header: &[&str]) -> Result<Writer> {
         let mut csv = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);
         // The header is written even when no row follows: an empty window is a header-only report.
-        let _ = csv.write_record(COLUMNS);
-        Writer { csv, sink, rows: 0 }
+        csv.write_record(header).context("writing the report")?;
+        Ok(Writer { csv, sink, rows: 0 })
     }
 
-    pub fn write(&mut self, row: &Row) -> Result<()> {
+    pub fn write<S: Serialize>(&mut self, row: &S) -> Result<()> {
         self.csv.serialize(row).context("writing the report")?;
         self.rows += 1;
         Ok(())

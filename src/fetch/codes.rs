@@ -1,0 +1,131 @@
+//! Error codes from Twilio's side, cheaply (design.md, "Error codes"): the Call resource has
+//! none, so they come from one Monitor alerts sweep over the window (joined later on
+//! `resource_sid`), then from per-call notifications for the failed, busy, no-answer and
+//! canceled calls still without a code — failed first, within a bound.
+//!
+//! Monitor keeps alerts for 30 days and a key may lack permission for it: both degrade to a
+//! note in the summary, never a failed run.
+
+use super::{Options, Summary, query_matched, skip_if_transient};
+use crate::phone::Normalizer;
+use crate::store::Store;
+use crate::twilio::model::AlertsPage;
+use crate::twilio::{ApiError, Client};
+use anyhow::Result;
+use chrono::{Duration, Utc};
+use rusqlite::params;
+
+/// Monitor answers nothing older than this (notes §2.2); a minute of margin keeps the
+/// request valid while it waits in the limiter.
+const ALERT_RETENTION: Duration = Duration::days(30);
+
+pub async fn sweep_alerts(
+    client: &Client,
+    store: &mut Store,
+    opts: &Options,
+    summary: &mut Summary,
+) -> Result<()> {
+    let oldest = opts.now - ALERT_RETENTION + Duration::minutes(1);
+    let start = opts.window.from.max(oldest);
+    let end = (opts.window.to + opts.match_delay).min(opts.now);
+    if start >= end {
+        summary.alerts_note = Some("window older than Monitor's 30 days: skipped".into());
+        return Ok(());
+    }
+    if start > opts.window.from {
+        summary.alerts_note = Some(format!(
+            "Monitor keeps 30 days: alerts before {} not asked for",
+            crate::timefmt::format_utc(start)
+        ));
+    }
+    let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let (start, end) = (fmt(start), fmt(end));
+    let first = client.alerts_url(&[
+        ("StartDate", start.as_str()),
+        ("EndDate", end.as_str()),
+        ("PageSize", "1000"),
+    ]);
+    let listed = client
+        .list(first, |page: AlertsPage| {
+            summary.alerts += store.land_alerts(&page.alerts, Utc::now().timestamp())? as u64;
+            Ok(true)
+        })
+        .await;
+    match listed {
+        Ok(()) => Ok(()),
+        Err(e) => match e.downcast_ref::<ApiError>().and_then(ApiError::status) {
+            // A key without Monitor permission: codes come from notifications alone.
+            Some(status @ (401 | 403)) => {
+                tracing::warn!(
+                    "Monitor alerts refused (HTTP {status}): {e:#}; error codes come from notifications only"
+                );
+                summary.alerts_note = Some(format!(
+                    "Monitor refused with HTTP {status}; codes from notifications only"
+                ));
+                Ok(())
+            }
+            _ => Err(e.context("sweeping Monitor alerts")),
+        },
+    }
+}
+
+/// Calls of the window's rows that ended without a connection and still have no code from
+/// the ledger or an alert, and whose notifications were never read: failed first.
+const CANDIDATES: &str = "
+    SELECT c.sid, c.parent_call_sid FROM w_rows w JOIN recon_calls c ON c.sid = w.match_sid
+    WHERE w.in_window IN (1, 2) AND w.problem IS NULL
+      AND c.status IN ('failed', 'busy', 'no-answer', 'canceled')
+      AND w.create_code IS NULL AND w.hook_code IS NULL AND (w.sip_code IS NULL OR w.sip_code < 300)
+      AND NOT EXISTS (SELECT 1 FROM recon_alerts a
+                      WHERE a.resource_sid IN (c.sid, c.parent_call_sid) AND a.error_code IS NOT NULL
+                        AND a.log_level IN ('error', 'warning')
+                        AND a.error_code <> 15003 AND a.error_code NOT BETWEEN 11200 AND 11299)
+      AND NOT EXISTS (SELECT 1 FROM recon_lookups l WHERE l.call_sid = c.sid)
+    ORDER BY CASE c.status WHEN 'failed' THEN 0 WHEN 'busy' THEN 1 WHEN 'no-answer' THEN 2 ELSE 3 END,
+             w.ts, c.sid";
+
+pub async fn read_notifications(
+    client: &Client,
+    store: &mut Store,
+    numbers: &mut Normalizer,
+    opts: &Options,
+    summary: &mut Summary,
+) -> Result<()> {
+    let candidates: Vec<(String, Option<String>)> = query_matched(store, numbers, opts, |conn| {
+        let mut stmt = conn.prepare(CANDIDATES)?;
+        let rows = stmt
+            .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
+    })?;
+    // A child leg's <Dial> errors are filed on its parent: read both.
+    let mut sids: Vec<String> = Vec::new();
+    for (sid, parent) in candidates {
+        sids.push(sid);
+        if let Some(parent) = parent
+            && !sids.contains(&parent)
+        {
+            sids.push(parent);
+        }
+    }
+    summary.notifications_skipped = sids.len().saturating_sub(opts.max_notification_lookups) as u64;
+    if summary.notifications_skipped > 0 {
+        tracing::warn!(
+            "{} call(s) without an error code were not looked up (--max-notification-lookups {}); next run reads them",
+            summary.notifications_skipped,
+            opts.max_notification_lookups
+        );
+    }
+    for sid in sids.iter().take(opts.max_notification_lookups) {
+        summary.notification_lookups += 1;
+        match client.call_notifications(sid).await {
+            Ok(Some(found)) => store.land_notifications(sid, &found, Utc::now().timestamp())?,
+            // Too new for the subresource (eventual consistency): asked again next run.
+            Ok(None) => summary.notifications_not_yet += 1,
+            Err(e) => {
+                skip_if_transient(e.context(format!("reading the notifications of call {sid}")))?
+            }
+        }
+    }
+    Ok(())
+}

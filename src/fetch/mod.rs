@@ -1,0 +1,131 @@
+//! Fetch: everything callrecon needs from Twilio for a window, landed in the database.
+//!
+//! 1. the window's UTC days of calls ([`calls`]), page by page;
+//! 2. by SID, the ledger's calls no listed page held and the calls of rows still followed up
+//!    from earlier windows ([`sids`]);
+//! 3. error codes: one Monitor alerts sweep over the window, then per-call notifications for
+//!    the failed, busy, no-answer and canceled calls still without a code ([`codes`]).
+//!
+//! Each page or lookup is landed in its own transaction before the next request, so memory
+//! stays one page deep and a crash loses at most one page.
+
+mod calls;
+mod codes;
+mod sids;
+
+use crate::phone::Normalizer;
+use crate::reconcile;
+use crate::store::Store;
+use crate::twilio::Client;
+use crate::window::Window;
+use anyhow::Result;
+use chrono::{DateTime, Duration, Utc};
+use std::sync::atomic::Ordering;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub window: Window,
+    pub match_delay: Duration,
+    pub now: DateTime<Utc>,
+    /// Ledger SIDs looked up one by one at most, per run.
+    pub max_sid_lookups: usize,
+    /// Records per list page; Twilio's maximum means the fewest round trips.
+    pub page_size: u32,
+    /// Calls whose notifications are read, at most, per run.
+    pub max_notification_lookups: usize,
+    /// How long after `intended_at` a pending or unpriced row is still looked up again.
+    pub followup_max_age: Duration,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Summary {
+    pub days: Vec<String>,
+    pub calls_listed: u64,
+    pub pages: u64,
+    pub sid_lookups: u64,
+    pub sids_unknown: u64,
+    pub sids_skipped: u64,
+    pub alerts: u64,
+    /// Why the alerts sweep did not happen or was cut short, when it was.
+    pub alerts_note: Option<String>,
+    pub notification_lookups: u64,
+    pub notifications_not_yet: u64,
+    pub notifications_skipped: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub throttled: u64,
+}
+
+impl Summary {
+    pub fn lines(&self) -> Vec<String> {
+        vec![
+            format!(
+                "fetched {} call(s) in {} page(s) over {} day(s) [{}]; {} looked up by SID ({} unknown to Twilio, {} over the bound)",
+                self.calls_listed,
+                self.pages,
+                self.days.len(),
+                self.days.join(", "),
+                self.sid_lookups,
+                self.sids_unknown,
+                self.sids_skipped
+            ),
+            format!(
+                "error codes: {} alert(s){}; notifications of {} call(s) read ({} not available yet, {} over the bound)",
+                self.alerts,
+                self.alerts_note
+                    .as_deref()
+                    .map(|n| format!(" ({n})"))
+                    .unwrap_or_default(),
+                self.notification_lookups,
+                self.notifications_not_yet,
+                self.notifications_skipped
+            ),
+            format!(
+                "{} request(s), {} retried, {} throttled (429)",
+                self.requests, self.retries, self.throttled
+            ),
+        ]
+    }
+}
+
+pub async fn fetch(
+    client: &Client,
+    store: &mut Store,
+    numbers: &mut Normalizer,
+    opts: &Options,
+) -> Result<Summary> {
+    let mut summary = Summary::default();
+    calls::list_days(client, store, numbers, opts, &mut summary).await?;
+    sids::look_up(client, store, numbers, opts, &mut summary).await?;
+    codes::sweep_alerts(client, store, opts, &mut summary).await?;
+    codes::read_notifications(client, store, numbers, opts, &mut summary).await?;
+    summary.requests = client.stats.requests.load(Ordering::Relaxed);
+    summary.retries = client.stats.retries.load(Ordering::Relaxed);
+    summary.throttled = client.stats.throttled.load(Ordering::Relaxed);
+    Ok(summary)
+}
+
+/// Scans and matches the window (as `report` will) and runs `query` over the working tables.
+fn query_matched<T>(
+    store: &mut Store,
+    numbers: &mut Normalizer,
+    opts: &Options,
+    query: impl FnOnce(&rusqlite::Connection) -> Result<T>,
+) -> Result<T> {
+    let tx = store.conn.transaction()?;
+    reconcile::prepare(&tx, numbers, opts.window, opts.match_delay)?;
+    let result = query(&tx)?;
+    tx.commit()?;
+    Ok(result)
+}
+
+/// A per-call lookup still failing after retries is skipped with a warning and tried again
+/// next run (design.md); a refusal (401/403, another 4xx) is not a passing fault.
+fn skip_if_transient(err: anyhow::Error) -> Result<()> {
+    if crate::error::exit_code(&err) == crate::error::Exit::TwilioUnavailable {
+        tracing::warn!("{err:#}; skipped, tried again next run");
+        Ok(())
+    } else {
+        Err(err)
+    }
+}

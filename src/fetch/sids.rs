@@ -1,0 +1,68 @@
+//! Calls fetched one by one: ledger SIDs no listed page held (the call started on another
+//! day, or is too new for the list), and calls of rows followed up from earlier windows
+//! (still in progress, or not yet priced), fetched again until they settle.
+
+use super::{Options, Summary, query_matched, skip_if_transient};
+use crate::phone::Normalizer;
+use crate::reconcile::followups;
+use crate::store::Store;
+use crate::twilio::Client;
+use anyhow::{Context, Result};
+use chrono::Utc;
+
+pub async fn look_up(
+    client: &Client,
+    store: &mut Store,
+    numbers: &mut Normalizer,
+    opts: &Options,
+    summary: &mut Summary,
+) -> Result<()> {
+    let mut sids: Vec<String> = query_matched(store, numbers, opts, |conn| {
+        let mut stmt = conn.prepare(
+            "SELECT DISTINCT sid FROM w_rows
+             WHERE sid IS NOT NULL AND sid NOT IN (SELECT sid FROM recon_calls) ORDER BY sid",
+        )?;
+        let sids = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(sids)
+    })?;
+    let followed = followups::open_call_sids(
+        &store.conn,
+        opts.now.timestamp(),
+        opts.followup_max_age.num_seconds(),
+    )?;
+    for sid in followed {
+        if !sids.contains(&sid) {
+            sids.push(sid);
+        }
+    }
+    summary.sids_skipped = sids.len().saturating_sub(opts.max_sid_lookups) as u64;
+    if summary.sids_skipped > 0 {
+        tracing::warn!(
+            "{} call SID(s) were not looked up (--max-sid-lookups {}); they are looked up next run",
+            summary.sids_skipped,
+            opts.max_sid_lookups
+        );
+    }
+    for sid in sids.iter().take(opts.max_sid_lookups) {
+        summary.sid_lookups += 1;
+        let found = client
+            .fetch_call(sid)
+            .await
+            .with_context(|| format!("looking up call {sid}"));
+        let now = Utc::now().timestamp();
+        match found {
+            Ok(Some(call)) => {
+                store.land_calls(std::slice::from_ref(&call), numbers, now)?;
+                store.clear_sid_unknown(sid)?;
+            }
+            Ok(None) => {
+                summary.sids_unknown += 1;
+                store.mark_sid_unknown(sid, now)?;
+            }
+            Err(e) => skip_if_transient(e)?,
+        }
+    }
+    Ok(())
+}
