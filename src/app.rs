@@ -17,7 +17,6 @@ use crate::{fetch, ledger, timefmt};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use std::num::NonZeroU32;
-use std::path::Path;
 
 /// Runs one command to completion.
 pub async fn run(command: Command) -> Result<()> {
@@ -170,9 +169,7 @@ async fn cmd_fetch(args: FetchArgs) -> Result<()> {
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
     let opts = plan.fetch_options(&args.twilio);
     let summary = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
-    for line in summary.lines() {
-        eprintln!("callrecon: {line}");
-    }
+    print_lines(summary.lines());
     Ok(())
 }
 
@@ -180,7 +177,7 @@ fn cmd_report(args: ReportArgs) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
     let summary = write_report(&mut store, &mut plan, &args.out)?;
-    print_summary(&summary, &args.out.out);
+    print_lines(summary.lines());
     Ok(())
 }
 
@@ -190,45 +187,53 @@ async fn cmd_run(args: RunArgs) -> Result<()> {
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
     let opts = plan.fetch_options(&args.twilio);
     let fetched = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
-    for line in fetched.lines() {
-        eprintln!("callrecon: {line}");
-    }
+    print_lines(fetched.lines());
     let summary = write_report(&mut store, &mut plan, &args.out)?;
-    print_summary(&summary, &args.out.out);
+    print_lines(summary.lines());
     Ok(())
+}
+
+/// What `report` produced: the reconciliation's summary and the files written.
+pub struct Written {
+    pub summary: reconcile::Summary,
+    pub files: Vec<String>,
+}
+
+impl Written {
+    pub fn lines(&self) -> Vec<String> {
+        self.files
+            .iter()
+            .cloned()
+            .chain(self.summary.lines())
+            .collect()
+    }
 }
 
 /// Reconciles, writes the report atomically (on any error the destination is untouched),
 /// then the orphans and numbers files when asked for.
-pub fn write_report(
-    store: &mut Store,
-    plan: &mut Plan,
-    out: &ReportOutArgs,
-) -> Result<reconcile::Summary> {
+pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> Result<Written> {
     let opts = plan.report_options(out);
     // Refuse before creating anything at the destination.
     reconcile::check_landed(store, opts.window, opts.match_delay, opts.now)?;
     let writer = report::Writer::create(&out.out)?;
     let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, writer)?;
+    let mut files = Vec::new();
+    if out.out.as_os_str() != "-" {
+        files.push(format!("report written to {}", out.out.display()));
+    }
     if let Some(path) = &out.orphans_out {
         let n = report::orphans::write(&store.conn, opts.window, path)?;
-        eprintln!(
-            "callrecon: {n} orphan call(s) written to {}",
-            path.display()
-        );
+        files.push(format!("{n} orphan call(s) written to {}", path.display()));
     }
     if let Some(path) = &out.numbers_out {
         let n = report::numbers::write(&store.conn, path)?;
-        eprintln!("callrecon: {n} number(s) written to {}", path.display());
+        files.push(format!("{n} number(s) written to {}", path.display()));
     }
-    Ok(summary)
+    Ok(Written { summary, files })
 }
 
-fn print_summary(summary: &reconcile::Summary, out: &Path) {
-    if out.as_os_str() != "-" {
-        eprintln!("callrecon: report written to {}", out.display());
-    }
-    for line in summary.lines() {
+fn print_lines(lines: Vec<String>) {
+    for line in lines {
         eprintln!("callrecon: {line}");
     }
 }

@@ -99,7 +99,6 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         println!("callrecon demo: {line}");
     }
     println!("callrecon demo: ledger {}", db.display());
-    println!("callrecon demo: report {}", args.out.out.display());
     for line in summary.lines() {
         println!("callrecon demo: {line}");
     }

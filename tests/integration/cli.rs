@@ -213,36 +213,6 @@ fn ledger_import_is_idempotent_on_id_and_all_or_nothing() {
 }
 
 #[test]
-fn the_demo_writes_the_same_report_every_time() {
-    let dir = TestDir::new();
-    let out_dir = dir.path("demo");
-    let out = run(callrecon().args(["demo", "--out"]).arg(&out_dir), 0);
-    let said = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(said.contains("report.csv"), "{said}");
-    let first = std::fs::read_to_string(out_dir.join("report.csv")).unwrap();
-    assert!(first.starts_with(&callrecon::report::COLUMNS.join(",")));
-    run(callrecon().args(["demo", "--out"]).arg(&out_dir), 0);
-    let second = std::fs::read_to_string(out_dir.join("report.csv")).unwrap();
-    assert_eq!(first, second);
-    let rows = read_report(&out_dir.join("report.csv"));
-    for outcome in [
-        "busy",
-        "no-answer",
-        "failed",
-        "unreachable",
-        "canceled",
-        "not-placed",
-        "pending",
-        "",
-    ] {
-        assert!(
-            rows.iter().any(|r| r["outcome"] == outcome),
-            "the demo has no '{outcome}' row"
-        );
-    }
-}
-
-#[test]
 fn a_closed_stdout_pipe_is_not_an_error() {
     let (cfg, data) = crate::scenario::dataset();
     let sim = Sim::with_dataset(cfg, data);

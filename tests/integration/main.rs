@@ -2,6 +2,8 @@
 //! its own simulator on a loopback port 0.
 
 mod cli;
+mod codes;
+mod demo;
 mod fetching;
 mod reconcile;
 mod rogue;
