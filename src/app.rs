@@ -5,7 +5,7 @@ use crate::cli::{
     self, Command, FetchArgs, LedgerCommand, ReportArgs, ReportOutArgs, RunArgs, TwilioArgs,
     WindowArgs,
 };
-use crate::error::UsageError;
+use crate::error::{Exit, Stopped, UsageError};
 use crate::phone::Normalizer;
 use crate::reconcile;
 use crate::report;
@@ -13,7 +13,7 @@ use crate::store::{OpenMode, Store};
 use crate::twilio::retry::RetryPolicy;
 use crate::twilio::{Client, ClientConfig, Credentials, client};
 use crate::window::Window;
-use crate::{fetch, ledger, timefmt};
+use crate::{fetch, ledger, lock, stop, timefmt};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use std::num::NonZeroU32;
@@ -33,6 +33,8 @@ pub async fn run(command: Command) -> Result<()> {
 /// A window and the clocks and rules that go with it, checked.
 pub struct Plan {
     pub window: Window,
+    pub max_runtime: Option<std::time::Duration>,
+    pub retain_days: u32,
     pub match_delay: Duration,
     pub followup_max_age: Duration,
     pub now: DateTime<Utc>,
@@ -54,12 +56,31 @@ impl Plan {
         if match_delay <= Duration::zero() {
             return Err(UsageError::new("--match-delay must be positive"));
         }
+        let max_runtime = match &args.max_runtime {
+            None => None,
+            Some(text) => Some(
+                cli::parse_duration(text)
+                    .ok()
+                    .and_then(|d| d.to_std().ok())
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(|| {
+                        UsageError::new(format!(
+                            "--max-runtime: '{text}' is not a positive duration like 90s, 30m or 2h"
+                        ))
+                    })?,
+            ),
+        };
+        if args.retain_days == 0 {
+            return Err(UsageError::new("--retain-days must be at least 1"));
+        }
         let followup_max_age = cli::parse_duration(&args.followup_max_age)
             .map_err(|e| UsageError::new(format!("--followup-max-age: {e}")))?;
         let numbers = Normalizer::new(Some(&args.default_region))
             .map_err(|e| UsageError::new(format!("--default-region: {e}")))?;
         Ok(Plan {
             window,
+            max_runtime,
+            retain_days: args.retain_days,
             match_delay,
             followup_max_age,
             now,
@@ -166,6 +187,8 @@ pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<
 async fn cmd_fetch(args: FetchArgs) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     let client = build_client(&args.twilio)?;
+    let _lock = lock::acquire(&args.window.db)?;
+    stop::install(plan.max_runtime);
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
     let opts = plan.fetch_options(&args.twilio);
     let summary = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
@@ -175,21 +198,72 @@ async fn cmd_fetch(args: FetchArgs) -> Result<()> {
 
 fn cmd_report(args: ReportArgs) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
+    let _lock = lock::acquire(&args.window.db)?;
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
-    let summary = write_report(&mut store, &mut plan, &args.out)?;
-    print_lines(summary.lines());
-    Ok(())
+    let written = write_report(&mut store, &mut plan, &args.out)?;
+    finish_report(&mut store, &plan, &args.out, written)
 }
 
 async fn cmd_run(args: RunArgs) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     let client = build_client(&args.twilio)?;
+    let _lock = lock::acquire(&args.window.db)?;
+    stop::install(plan.max_runtime);
     let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
+    check_retention(&plan)?;
     let opts = plan.fetch_options(&args.twilio);
     let fetched = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
     print_lines(fetched.lines());
-    let summary = write_report(&mut store, &mut plan, &args.out)?;
-    print_lines(summary.lines());
+    let written = write_report(&mut store, &mut plan, &args.out)?;
+    finish_report(&mut store, &plan, &args.out, written)
+}
+
+/// Refuses a window older than the retention horizon: its calls and audit trail are gone, so
+/// its report could not be right.
+fn check_retention(plan: &Plan) -> Result<()> {
+    let horizon = plan.now - Duration::days(plan.retain_days.into());
+    if plan.window.from < horizon {
+        return Err(UsageError::new(format!(
+            "the window starts {}, older than the {}-day retention (before {}); callrecon no \
+             longer keeps what such a report needs. Raise --retain-days to report it",
+            timefmt::format_utc(plan.window.from),
+            plan.retain_days,
+            timefmt::format_utc(horizon)
+        )));
+    }
+    Ok(())
+}
+
+/// After a report: the summary, pruning past the retention, and the missed-webhooks alarm.
+fn finish_report(
+    store: &mut Store,
+    plan: &Plan,
+    out: &ReportOutArgs,
+    written: Written,
+) -> Result<()> {
+    print_lines(written.lines());
+    let cutoff = plan.now - Duration::days(plan.retain_days.into());
+    let pruned = store.prune(cutoff.timestamp())?;
+    if pruned.rows > 0 {
+        tracing::info!(
+            "pruned {} row(s) older than {} days",
+            pruned.rows,
+            plan.retain_days
+        );
+    }
+    if let Some(limit) = out.fail_if_missed_webhooks {
+        let pct = written.summary.missed_webhooks_pct();
+        if pct > limit {
+            return Err(anyhow::Error::new(Stopped {
+                exit: Exit::Alarm,
+                message: format!(
+                    "{pct:.1}% of final statuses had to be backfilled (more than \
+                     --fail-if-missed-webhooks {limit}): the StatusCallback endpoint probably \
+                     missed webhooks; the report and write-back are complete"
+                ),
+            }));
+        }
+    }
     Ok(())
 }
 
@@ -212,21 +286,22 @@ impl Written {
 /// Reconciles, writes the report atomically (on any error the destination is untouched),
 /// then the orphans and numbers files when asked for.
 pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> Result<Written> {
+    check_retention(plan)?;
     let opts = plan.report_options(out);
     // Refuse before creating anything at the destination.
     reconcile::check_landed(store, opts.window, opts.match_delay, opts.now)?;
-    let writer = report::Writer::create(&out.out)?;
+    let writer = report::Writer::create(&out.out)?.excel_safe(out.excel_safe);
     let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, writer)?;
     let mut files = Vec::new();
     if out.out.as_os_str() != "-" {
         files.push(format!("report written to {}", out.out.display()));
     }
     if let Some(path) = &out.orphans_out {
-        let n = report::orphans::write(&store.conn, opts.window, path)?;
+        let n = report::orphans::write(&store.conn, opts.window, path, out.excel_safe)?;
         files.push(format!("{n} orphan call(s) written to {}", path.display()));
     }
     if let Some(path) = &out.numbers_out {
-        let n = report::numbers::write(&store.conn, path)?;
+        let n = report::numbers::write(&store.conn, path, out.excel_safe)?;
         files.push(format!("{n} number(s) written to {}", path.display()));
     }
     Ok(Written { summary, files })
@@ -241,6 +316,7 @@ fn print_lines(lines: Vec<String>) {
 fn cmd_ledger(cmd: LedgerCommand) -> Result<()> {
     match cmd {
         LedgerCommand::Init { db } => {
+            let _lock = lock::acquire(&db)?;
             Store::open(&db, OpenMode::CreateIfMissing)?;
             eprintln!(
                 "callrecon: {} is ready (intended_calls and callrecon's tables, WAL mode)",
@@ -248,6 +324,7 @@ fn cmd_ledger(cmd: LedgerCommand) -> Result<()> {
             );
         }
         LedgerCommand::Import { db, file } => {
+            let _lock = lock::acquire(&db)?;
             let mut store = Store::open(&db, OpenMode::MustExist)?;
             let stats = ledger::import_csv(&mut store.conn, &file)
                 .with_context(|| format!("importing {} into {}", file.display(), db.display()))?;

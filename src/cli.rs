@@ -112,6 +112,13 @@ pub struct WindowArgs {
     /// How long after intended_at a pending or unpriced row is looked up again on later runs.
     #[arg(long, value_name = "DURATION", default_value = "3d")]
     pub followup_max_age: String,
+    /// Stop at the next page boundary after this long (exit 6); the next run resumes.
+    #[arg(long, value_name = "DURATION")]
+    pub max_runtime: Option<String>,
+    /// Keep callrecon's copies of calls, alerts and audit rows this many days; older ones are
+    /// pruned after a successful report, and older windows are refused.
+    #[arg(long, value_name = "DAYS", default_value_t = 60)]
+    pub retain_days: u32,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -127,7 +134,7 @@ pub struct TwilioArgs {
     #[arg(long, value_name = "PATH")]
     pub auth_token_file: Option<PathBuf>,
     /// Requests per second, all requests together.
-    #[arg(long, default_value_t = 25, value_name = "N")]
+    #[arg(long, env = "CALLRECON_RPS", default_value_t = 25, value_name = "N")]
     pub rps: u32,
     /// Requests in flight at once (Twilio limits concurrency per account).
     #[arg(long, default_value_t = 4, value_name = "N")]
@@ -172,6 +179,14 @@ pub struct ReportOutArgs {
     /// Also write one row per number whose calls failed, with what to do about it.
     #[arg(long, value_name = "FILE.csv")]
     pub numbers_out: Option<PathBuf>,
+    /// Prefix cells a spreadsheet would run as a formula with ' (E.164 numbers and prices
+    /// are left as they are).
+    #[arg(long)]
+    pub excel_safe: bool,
+    /// Exit 5 (after writing everything) when more than PCT% of final statuses had to be
+    /// backfilled: the night the webhook endpoint was down should page someone.
+    #[arg(long, value_name = "PCT")]
+    pub fail_if_missed_webhooks: Option<f64>,
 }
 
 #[derive(Debug, Args)]
@@ -214,13 +229,14 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     let n: i64 = num
         .parse()
         .map_err(|_| format!("'{text}' is not a duration; write it like 90s, 30m or 1h"))?;
-    match unit {
-        "" | "s" => Ok(chrono::Duration::seconds(n)),
-        "m" => Ok(chrono::Duration::minutes(n)),
-        "h" => Ok(chrono::Duration::hours(n)),
-        "d" => Ok(chrono::Duration::days(n)),
-        _ => Err(format!("'{text}' has an unknown unit; use s, m, h or d")),
-    }
+    let duration = match unit {
+        "" | "s" => chrono::Duration::try_seconds(n),
+        "m" => chrono::Duration::try_minutes(n),
+        "h" => chrono::Duration::try_hours(n),
+        "d" => chrono::Duration::try_days(n),
+        _ => return Err(format!("'{text}' has an unknown unit; use s, m, h or d")),
+    };
+    duration.ok_or_else(|| format!("'{text}' is too long a duration"))
 }
 
 #[cfg(test)]

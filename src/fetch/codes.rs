@@ -48,6 +48,8 @@ pub async fn sweep_alerts(
     let listed = client
         .list(first, |page: AlertsPage| {
             summary.alerts += store.land_alerts(&page.alerts, Utc::now().timestamp())? as u64;
+            crate::failpoint::hit("fetch.alerts-page");
+            crate::stop::check()?;
             Ok(true)
         })
         .await;
@@ -126,6 +128,8 @@ pub async fn read_notifications(
                 skip_if_transient(e.context(format!("reading the notifications of call {sid}")))?
             }
         }
+        crate::failpoint::hit("fetch.notification");
+        crate::stop::check()?;
     }
     Ok(())
 }

@@ -39,6 +39,8 @@ pub struct Options {
 
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
+    /// The run continued a fetch of the same window that was killed or stopped.
+    pub resumed: bool,
     pub days: Vec<String>,
     pub calls_listed: u64,
     pub pages: u64,
@@ -60,7 +62,8 @@ impl Summary {
     pub fn lines(&self) -> Vec<String> {
         vec![
             format!(
-                "fetched {} call(s) in {} page(s) over {} day(s) [{}]; {} looked up by SID ({} unknown to Twilio, {} over the bound)",
+                "{}fetched {} call(s) in {} page(s) over {} day(s) [{}]; {} looked up by SID ({} unknown to Twilio, {} over the bound)",
+                if self.resumed { "resumed: " } else { "" },
                 self.calls_listed,
                 self.pages,
                 self.days.len(),
@@ -95,10 +98,11 @@ pub async fn fetch(
     opts: &Options,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
-    calls::list_days(client, store, numbers, opts, &mut summary).await?;
+    let fetch_id = calls::list_days(client, store, numbers, opts, &mut summary).await?;
     sids::look_up(client, store, numbers, opts, &mut summary).await?;
     codes::sweep_alerts(client, store, opts, &mut summary).await?;
     codes::read_notifications(client, store, numbers, opts, &mut summary).await?;
+    store.finish_fetch(fetch_id, Utc::now().timestamp())?;
     summary.requests = client.stats.requests.load(Ordering::Relaxed);
     summary.retries = client.stats.retries.load(Ordering::Relaxed);
     summary.throttled = client.stats.throttled.load(Ordering::Relaxed);

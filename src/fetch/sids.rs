@@ -63,6 +63,8 @@ pub async fn look_up(
             }
             Err(e) => skip_if_transient(e)?,
         }
+        crate::failpoint::hit("fetch.sid");
+        crate::stop::check()?;
     }
     Ok(())
 }

@@ -45,6 +45,7 @@ pub fn record(conn: &mut Connection, opts: &Options) -> Result<Stats> {
         [],
         |r| r.get(0),
     )?;
+    crate::failpoint::hit("followups.before-commit");
     tx.commit()?;
     Ok(Stats {
         resolved,

@@ -53,6 +53,21 @@ pub struct Summary {
     pub disagreements: u64,
     pub written_back: writeback::Stats,
     pub followups: followups::Stats,
+    /// Rows of the window whose Twilio status is final, and how many of those statuses the
+    /// ledger only has because callrecon wrote them back.
+    pub final_statuses: u64,
+    pub backfilled_final: u64,
+}
+
+impl Summary {
+    /// Share of final statuses that had to be backfilled, in percent.
+    pub fn missed_webhooks_pct(&self) -> f64 {
+        if self.final_statuses == 0 {
+            0.0
+        } else {
+            100.0 * self.backfilled_final as f64 / self.final_statuses as f64
+        }
+    }
 }
 
 impl Summary {
@@ -86,6 +101,12 @@ impl Summary {
         lines.push(format!(
             "write-back: {} row(s) backfilled ({} call_sid, {} error code); {} final webhook status(es) disagree with Twilio",
             self.written_back.rows, self.written_back.call_sids, self.written_back.codes, self.disagreements
+        ));
+        lines.push(format!(
+            "missed webhooks: {} of {} final status(es) backfilled ({:.1}%)",
+            self.backfilled_final,
+            self.final_statuses,
+            self.missed_webhooks_pct()
         ));
         lines.push(format!(
             "follow-ups: {} resolved by this run, {} still open, {} given up",
@@ -197,6 +218,8 @@ pub fn reconcile(
     // The report is in place before the ledger is touched: a failure below leaves a
     // complete report, and a rerun reproduces it (write-back is read from the audit trail).
     out.finish()?;
+    crate::failpoint::hit("report.renamed");
+    crate::stop::check()?;
     if opts.write_back {
         summary.written_back = writeback::apply(&mut store.conn, opts.now)?;
     }
@@ -229,6 +252,9 @@ fn stream_rows(
     };
     let now = opts.now.timestamp();
     while let Some(r) = rows.next()? {
+        if summary.reported.is_multiple_of(4096) {
+            crate::stop::check()?;
+        }
         let id: i64 = r.get(0)?;
         let ts: Option<i64> = r.get(1)?;
         let in_window: i64 = r.get(2)?;
@@ -342,6 +368,10 @@ fn stream_rows(
                 .then_some(top);
             add_writeback.execute(params![id, current_status, status, code, fill_sid])?;
             backfilled = true;
+        }
+        if in_window == scan::IN_WINDOW && call_status.as_deref().is_some_and(is_final) {
+            summary.final_statuses += 1;
+            summary.backfilled_final += backfilled as u64;
         }
         if matches!(
             verdict.outcome,

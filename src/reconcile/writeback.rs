@@ -120,7 +120,10 @@ pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Resul
                 }
             }
         }
+        crate::failpoint::hit("writeback.before-commit");
         tx.commit()?;
+        crate::failpoint::hit("writeback.committed");
+        crate::stop::check()?;
     }
     conn.execute(
         "UPDATE recon_runs SET finished_at = ?2 WHERE run_id = ?1",

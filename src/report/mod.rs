@@ -81,6 +81,7 @@ enum Sink {
 pub struct Writer {
     csv: csv::Writer<Box<dyn Write>>,
     sink: Sink,
+    excel_safe: bool,
     pub rows: u64,
 }
 
@@ -126,11 +127,29 @@ impl Writer {
             .from_writer(out);
         // The header is written even when no row follows: an empty window is a header-only report.
         csv.write_record(header).context("writing the report")?;
-        Ok(Writer { csv, sink, rows: 0 })
+        Ok(Writer {
+            csv,
+            sink,
+            excel_safe: false,
+            rows: 0,
+        })
+    }
+
+    /// Neutralises cells a spreadsheet would run as a formula (see [`excel_safe`]).
+    pub fn excel_safe(mut self, on: bool) -> Writer {
+        self.excel_safe = on;
+        self
     }
 
     pub fn write<S: Serialize>(&mut self, row: &S) -> Result<()> {
-        self.csv.serialize(row).context("writing the report")?;
+        if self.excel_safe {
+            let record: Vec<String> = to_fields(row)?.iter().map(excel_safe).collect();
+            self.csv
+                .write_record(&record)
+                .context("writing the report")?;
+        } else {
+            self.csv.serialize(row).context("writing the report")?;
+        }
         self.rows += 1;
         Ok(())
     }
@@ -146,11 +165,49 @@ impl Writer {
         drop(out);
         if let Sink::File { temp, dest } = self.sink {
             temp.as_file().sync_all().context("syncing the report")?;
+            crate::failpoint::hit("report.before-rename");
             temp.persist(&dest)
                 .with_context(|| format!("moving the report into place at {}", dest.display()))?;
             sync_dir(&dest);
         }
         Ok(())
+    }
+}
+
+/// A row's fields as text, exactly as `serialize` would write them.
+fn to_fields<S: Serialize>(row: &S) -> Result<csv::StringRecord> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    w.serialize(row)?;
+    let bytes = w.into_inner().map_err(|e| e.into_error())?;
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(bytes.as_slice());
+    Ok(r.records().next().transpose()?.unwrap_or_default())
+}
+
+/// OWASP's CSV-injection defence: a cell a spreadsheet would evaluate (starting with `=`,
+/// `+`, `-`, `@`, tab or carriage return) gets a leading `'`. Plain numbers, E.164 numbers
+/// (`+14155550100`) and signed decimals (`-0.01300`) are left alone: they are data, and a
+/// `+`/`-` followed by more than digits (`-2+3+cmd|…`) is not.
+pub fn excel_safe(cell: &str) -> String {
+    let Some(first) = cell.chars().next() else {
+        return String::new();
+    };
+    let plain_number = |s: &str| {
+        let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+        let mut parts = digits.splitn(2, '.');
+        let whole = parts.next().unwrap_or_default();
+        let frac = parts.next();
+        !whole.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && frac.is_none_or(|f| !f.is_empty() && f.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match first {
+        '+' | '-' if plain_number(cell) => cell.to_owned(),
+        '=' | '+' | '-' | '@' | '\t' | '\r' => format!("'{cell}"),
+        _ => cell.to_owned(),
     }
 }
 
@@ -179,6 +236,24 @@ fn sync_dir(dest: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formulas_are_neutralised_and_numbers_are_not() {
+        for (cell, want) in [
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("-2+3+cmd|' /C calc'!A0", "'-2+3+cmd|' /C calc'!A0"),
+            ("+cmd", "'+cmd"),
+            ("\tx", "'\tx"),
+            ("+14155550100", "+14155550100"),
+            ("-0.01300", "-0.01300"),
+            ("42", "42"),
+            ("cust-1/inv-2", "cust-1/inv-2"),
+            ("", ""),
+        ] {
+            assert_eq!(excel_safe(cell), want, "{cell:?}");
+        }
+    }
 
     #[test]
     fn a_report_appears_whole_with_mode_0600_or_not_at_all() {

@@ -57,7 +57,7 @@ pub fn action(category: Option<&str>) -> &'static str {
 }
 
 /// Writes the file from the report's working tables (`temp.w_outcomes`, `temp.w_rows`).
-pub fn write(conn: &Connection, dest: &Path) -> Result<u64> {
+pub fn write(conn: &Connection, dest: &Path, excel_safe: bool) -> Result<u64> {
     conn.execute_batch("CREATE INDEX IF NOT EXISTS temp.w_rows_to ON w_rows (to_key, in_window)")?;
     let mut stmt = conn.prepare(
         "SELECT o.to_key, o.outcome, o.error_code, o.category, o.ts, o.external_ref,
@@ -110,7 +110,7 @@ pub fn write(conn: &Connection, dest: &Path) -> Result<u64> {
         n.action = action(n.last_error_category.as_deref());
     }
     out.sort_by(|a, b| a.action.cmp(b.action).then_with(|| a.number.cmp(&b.number)));
-    let mut writer = Writer::with_header(dest, &COLUMNS)?;
+    let mut writer = Writer::with_header(dest, &COLUMNS)?.excel_safe(excel_safe);
     for n in &out {
         writer.write(n)?;
     }

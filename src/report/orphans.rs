@@ -17,7 +17,7 @@ use rusqlite::{Connection, params};
 use std::path::Path;
 
 /// Writes the file from the landed calls and the report's working tables (`temp.w_rows`).
-pub fn write(conn: &Connection, window: Window, dest: &Path) -> Result<u64> {
+pub fn write(conn: &Connection, window: Window, dest: &Path, excel_safe: bool) -> Result<u64> {
     conn.execute_batch("CREATE INDEX IF NOT EXISTS temp.w_rows_match ON w_rows (match_sid)")?;
     let mut finder = Finder::new(conn)?;
     let mut stmt = conn.prepare(
@@ -34,7 +34,7 @@ pub fn write(conn: &Connection, window: Window, dest: &Path) -> Result<u64> {
         secs.and_then(|s| Utc.timestamp_opt(s, 0).single())
             .map(format_utc)
     };
-    let mut writer = Writer::create(dest)?;
+    let mut writer = Writer::create(dest)?.excel_safe(excel_safe);
     while let Some(r) = rows.next()? {
         let sid: String = r.get(0)?;
         let status: String = r.get(3)?;

@@ -3,8 +3,11 @@
 //! Faults are keyed to request counters rather than drawn at random: a client that sends the
 //! same requests in the same order meets the same 429s and 503s, so retry tests assert exact
 //! behaviour and a benchmark run can be repeated. The counters are also what
-//! `/__simulator/stats` reports, so a test can check what the client really sent.
+//! `/__simulator/stats` reports, so a test can check what the client really sent. The share
+//! knobs (`--rate-*`) are no exception: they are decided from a seeded hash of the request
+//! number (`chaos`), never from a thread RNG.
 
+use super::chaos::{Fault, Refusal};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -46,13 +49,15 @@ impl Burst {
     }
 }
 
-/// Fault and speed knobs; all off by default.
-#[derive(Debug, Clone, Default)]
+/// Fault and speed knobs; all off by default. Shares are percentages (0 to 100, fractions
+/// allowed) and are applied in the order of `chaos`'s `Faults::fault`.
+#[derive(Debug, Clone)]
 pub struct Faults {
     /// Pages K, 2K, … of a listing (by its `Page` index + 1) hold half of `PageSize`.
     pub short_page_every: Option<u32>,
     pub burst_429: Option<Burst>,
-    /// `Retry-After` seconds sent with every 429.
+    /// `Retry-After` seconds sent with the 429s of `burst_429` and `max_concurrent`
+    /// (`rate_429` has its own `retry_after_share`).
     pub retry_after: Option<u64>,
     /// 503 bursts, shifted by half a period against the 429 bursts so the two kinds of
     /// fault do not always land on the same requests.
@@ -68,6 +73,54 @@ pub struct Faults {
     /// `/v1/Alerts` answers 403 / 20003 to valid credentials: an API key without Monitor
     /// permission, which callrecon must survive with a warning (design.md).
     pub monitor_forbidden: bool,
+    /// Seeds the hash that decides the share knobs below (1 by default, as `--fault-seed`).
+    pub fault_seed: u64,
+    /// Share of requests answered 429 / 20429.
+    pub rate_429: f64,
+    /// Share of the `rate_429` refusals that carry `Retry-After: 1`; the rest carry none,
+    /// since whether Twilio sends it is unverified (notes §4.1).
+    pub retry_after_share: f64,
+    /// Share of requests answered 500, 502 or 503, in turn.
+    pub rate_5xx: f64,
+    /// Bursts of 500, 502 and 503 in turn, in phase with the 429 bursts (which win a request
+    /// both hit).
+    pub burst_5xx: Option<Burst>,
+    /// Share of requests whose connection is cut halfway through the body.
+    pub rate_reset: f64,
+    /// Share of requests whose body is cut in half, with a matching `Content-Length`.
+    pub rate_truncated: f64,
+    /// Share of requests answered `slow` late.
+    pub rate_slow: f64,
+    pub slow: Duration,
+    /// Share of requests answered 200 with a captive proxy's HTML page.
+    pub rate_html: f64,
+}
+
+impl Default for Faults {
+    fn default() -> Faults {
+        Faults {
+            short_page_every: None,
+            burst_429: None,
+            retry_after: None,
+            burst_503: None,
+            latency: Duration::ZERO,
+            per_record: Duration::ZERO,
+            max_concurrent: None,
+            time_filter: TimeFilter::default(),
+            monitor_forbidden: false,
+            // The same defaults as the flags, so a test's config meets what the CLI would.
+            fault_seed: 1,
+            rate_429: 0.0,
+            retry_after_share: 0.0,
+            rate_5xx: 0.0,
+            burst_5xx: None,
+            rate_reset: 0.0,
+            rate_truncated: 0.0,
+            rate_slow: 0.0,
+            slow: Duration::from_millis(5000),
+            rate_html: 0.0,
+        }
+    }
 }
 
 impl Faults {
@@ -94,8 +147,10 @@ impl Faults {
     }
 }
 
-/// A snapshot of the counters, served as JSON by `GET /__simulator/stats`.
+/// A snapshot of the counters, served as JSON by `GET /__simulator/stats`. The `responses_*`
+/// count the status line sent, also when a fault then cut the body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Stats {
     /// Requests to the Twilio API paths (everything but `/__simulator/…`).
     pub requests: u64,
@@ -120,6 +175,21 @@ pub struct Stats {
     pub notification_requests: u64,
     /// Most API requests that were in flight at once.
     pub max_in_flight: u64,
+    /// Requests that met a burst or share fault (not `--max-concurrent` or
+    /// `--monitor-forbidden`, which are the API's own answers); the kinds follow.
+    pub faults_injected: u64,
+    /// 429s from `--burst-429` and `--rate-429`.
+    pub injected_429: u64,
+    /// 5xx from `--burst-503`, `--burst-5xx` and `--rate-5xx`.
+    pub injected_5xx: u64,
+    /// Connections cut mid-body. The route still counted the records it answered.
+    pub resets: u64,
+    /// Bodies cut with a matching length. The route still counted the records it answered.
+    pub truncated: u64,
+    /// Responses delayed by `--rate-slow`.
+    pub slow: u64,
+    /// 200s carrying a captive proxy's HTML page.
+    pub html: u64,
 }
 
 /// What kind of record a response carried, for the per-kind counters.
@@ -147,6 +217,15 @@ pub(super) struct Counters {
     pub notification_requests: AtomicU64,
     pub in_flight: AtomicUsize,
     pub max_in_flight: AtomicUsize,
+    pub faults_injected: AtomicU64,
+    pub injected_429: AtomicU64,
+    pub injected_5xx: AtomicU64,
+    pub resets: AtomicU64,
+    pub truncated: AtomicU64,
+    pub slow: AtomicU64,
+    pub html: AtomicU64,
+    /// Position in the 500 → 502 → 503 cycle of `--rate-5xx` and `--burst-5xx`.
+    pub server_error_cycle: AtomicU64,
 }
 
 impl Counters {
@@ -190,6 +269,20 @@ impl Counters {
         }
     }
 
+    /// Counts a fault met by a request, overall and by kind.
+    pub fn injected(&self, fault: Fault) {
+        let kind = match fault {
+            Fault::Refuse(Refusal::TooMany { .. }) => &self.injected_429,
+            Fault::Refuse(Refusal::ProxyUnavailable | Refusal::ServerError) => &self.injected_5xx,
+            Fault::Refuse(Refusal::Html) => &self.html,
+            Fault::Slow => &self.slow,
+            Fault::Reset => &self.resets,
+            Fault::Truncated => &self.truncated,
+        };
+        kind.fetch_add(1, Ordering::SeqCst);
+        self.faults_injected.fetch_add(1, Ordering::SeqCst);
+    }
+
     pub fn snapshot(&self) -> Stats {
         let get = |c: &AtomicU64| c.load(Ordering::SeqCst);
         Stats {
@@ -206,6 +299,13 @@ impl Counters {
             alerts_served: get(&self.alerts_served),
             notification_requests: get(&self.notification_requests),
             max_in_flight: self.max_in_flight.load(Ordering::SeqCst) as u64,
+            faults_injected: get(&self.faults_injected),
+            injected_429: get(&self.injected_429),
+            injected_5xx: get(&self.injected_5xx),
+            resets: get(&self.resets),
+            truncated: get(&self.truncated),
+            slow: get(&self.slow),
+            html: get(&self.html),
         }
     }
 }

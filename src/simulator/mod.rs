@@ -13,17 +13,24 @@
 //! - `listing`, `paging`: the Calls filters, and the keyset paging every list shares, kept
 //!   free of HTTP so they are easy to test;
 //! - `faults`: the fault and speed knobs and the counters behind `/__simulator/stats`;
+//! - `chaos`: the share fault knobs (`--rate-*`, `--chaos`) and which fault a request meets;
+//!   `inject`: what each fault does to the response (refusals, slow answers, cut bodies);
+//!   `cut`: the listener whose connections can be cut mid-body;
 //! - `ledger_out`: writing the generated ledger as SQLite or CSV.
 //!
 //! Everything is reproducible: the same config gives byte-identical data, and every fault is
-//! driven by request counters, not chance, so a failing test can be replayed exactly. The
+//! driven by request counters (bursts) or a seeded hash of them (shares), not chance, so a
+//! failing test or soak night can be replayed exactly. The
 //! simulator serves on loopback only: it has fake credentials and must never face a network.
 
 mod agents;
 mod alerts;
+mod chaos;
+mod cut;
 mod data;
 mod errors;
 mod faults;
+mod inject;
 mod ledger_out;
 mod ledger_rows;
 mod listing;
@@ -36,9 +43,12 @@ mod tests;
 #[cfg(test)]
 mod tests_data;
 #[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
 mod tests_logs;
 mod timeline;
 
+pub use chaos::ChaosArgs;
 pub use data::Dataset;
 pub use faults::{Burst, Faults, Stats, TimeFilter};
 pub use ledger_out::write_ledger;
@@ -126,7 +136,8 @@ pub struct SimArgs {
     #[arg(long = "burst-429", value_name = "LEN/EVERY", value_parser = Burst::parse)]
     pub burst_429: Option<Burst>,
 
-    /// Add `Retry-After: SECS` to every 429.
+    /// Add `Retry-After: SECS` to every 429 of --burst-429 and --max-concurrent
+    /// (--rate-429 has --retry-after-share).
     #[arg(long, value_name = "SECS")]
     pub retry_after: Option<u64>,
 
@@ -134,6 +145,10 @@ pub struct SimArgs {
     /// the API would; shifted by half a period against --burst-429.
     #[arg(long = "burst-503", value_name = "LEN/EVERY", value_parser = Burst::parse)]
     pub burst_503: Option<Burst>,
+
+    // The share fault knobs (--rate-*, --fault-seed, --chaos), kept beside their decision.
+    #[command(flatten)]
+    pub faults: ChaosArgs,
 
     /// Delay every API response by this many milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 0)]
@@ -239,7 +254,9 @@ impl SimConfig {
             max_concurrent: args.max_concurrent.map(|n| n as usize),
             time_filter: args.time_filter,
             monitor_forbidden: args.monitor_forbidden,
+            ..Faults::default()
         };
+        args.faults.apply(&mut cfg.faults)?;
         Ok(cfg)
     }
 

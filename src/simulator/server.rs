@@ -2,21 +2,25 @@
 //! error bodies, and the fault layer in front of every route.
 //!
 //! Every request to the API paths (Calls, Call Notifications in `notifications`, Monitor
-//! Alerts in `alerts`) passes one front door that counts it, applies the fault knobs (503
-//! bursts, then 429 bursts, then the concurrency limit, as the layers in front of Twilio's API
-//! would), checks credentials, and delays the response, so each route only answers its own
-//! question. Error bodies are the client's own [`ErrorBody`] and pages its own [`CallsPage`],
-//! so what the simulator serves and what callrecon decodes cannot drift apart.
+//! Alerts in `alerts`) passes one front door that counts it, applies the fault knobs (the
+//! bursts, then the `--rate-*` shares, then the concurrency limit, as the layers in front of
+//! Twilio's API would), checks credentials, and lets the route answer (late, cut or truncated
+//! when a fault says so), so each route only answers its own question. Error bodies are the
+//! client's own [`ErrorBody`] and pages its own [`CallsPage`], so what the simulator serves and
+//! what callrecon decodes cannot drift apart.
 
 use super::alerts::{self, AlertIndex};
+use super::chaos::Fault;
+use super::cut::{CutListener, CutSwitch};
 use super::faults::{Counters, Served};
+use super::inject;
 use super::listing::{self, CallIndex};
 use super::notifications;
 use super::{Dataset, SimConfig, Stats};
 use crate::twilio::model::{CallsPage, ErrorBody};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, RawQuery, Request, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,10 +29,6 @@ use base64::Engine;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
-
-/// What a proxy in front of the API sends when the API is down: HTML, not JSON.
-const PROXY_503_PAGE: &str = "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n\
-<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n</body>\r\n</html>\r\n";
 
 /// The shared state of one running simulator.
 pub struct Simulator {
@@ -89,7 +89,9 @@ pub async fn serve(
     sim: Arc<Simulator>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(sim))
+    // Through `CutListener`, so `--rate-reset` can cut a connection mid-body.
+    let app = router(sim).into_make_service_with_connect_info::<CutSwitch>();
+    axum::serve(CutListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -134,13 +136,26 @@ async fn front_door(State(sim): State<Arc<Simulator>>, req: Request, next: Next)
     let faults = &sim.cfg.faults;
     let (n, in_flight) = sim.counters.enter();
     let _guard = InFlight(&sim.counters);
+    // Held until the response is made, so a slow answer keeps its slot as at Twilio.
     let permit = sim.limiter.as_ref().map(|l| l.clone().try_acquire_owned());
-    let mut response = match faults.burst_status(n) {
-        Some(503) => proxy_unavailable(),
-        Some(_) => too_many_requests(&sim.cfg),
-        None if matches!(permit, Some(Err(_))) => too_many_requests(&sim.cfg),
-        None if !authorized(req.headers(), &sim.cfg) => unauthorized(),
-        None => next.run(req).await,
+    let over_limit = matches!(permit, Some(Err(_)));
+    let fault = faults.fault(n);
+    if let Some(fault) = fault {
+        sim.counters.injected(fault);
+    }
+    let mut response = match fault {
+        Some(Fault::Refuse(refusal)) => inject::refuse(refusal, &sim.counters),
+        Some(Fault::Slow) => {
+            tokio::time::sleep(faults.slow).await;
+            api(&sim, over_limit, req, next).await
+        }
+        Some(Fault::Reset) => {
+            let switch = req.extensions().get::<ConnectInfo<CutSwitch>>();
+            let switch = switch.map(|info| info.0.clone());
+            inject::cut_connection(api(&sim, over_limit, req, next).await, switch).await
+        }
+        Some(Fault::Truncated) => inject::truncate(api(&sim, over_limit, req, next).await).await,
+        None => api(&sim, over_limit, req, next).await,
     };
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
@@ -151,6 +166,17 @@ async fn front_door(State(sim): State<Arc<Simulator>>, req: Request, next: Next)
         .insert("Twilio-Concurrent-Requests", HeaderValue::from(in_flight));
     sim.counters.leave(response.status().as_u16());
     response
+}
+
+/// The API itself, past the faults: its concurrency limit, then credentials, then the route.
+async fn api(sim: &Simulator, over_limit: bool, req: Request, next: Next) -> Response {
+    if over_limit {
+        inject::too_many_requests(sim.cfg.faults.retry_after)
+    } else if !authorized(req.headers(), &sim.cfg) {
+        unauthorized()
+    } else {
+        next.run(req).await
+    }
 }
 
 /// HTTP Basic with the account SID and token, or the API key and its secret.
@@ -250,7 +276,7 @@ async fn not_found(uri: Uri) -> Response {
     resource_not_found(uri.path())
 }
 
-fn error(status: StatusCode, code: i64, message: String) -> Response {
+pub(super) fn error(status: StatusCode, code: i64, message: String) -> Response {
     let body = ErrorBody {
         code: Some(code),
         message: Some(message),
@@ -286,27 +312,4 @@ fn unauthorized() -> Response {
         HeaderValue::from_static("Basic realm=\"Twilio API\""),
     );
     response
-}
-
-fn too_many_requests(cfg: &SimConfig) -> Response {
-    let mut response = error(
-        StatusCode::TOO_MANY_REQUESTS,
-        20429,
-        "Too Many Requests".to_owned(),
-    );
-    if let Some(secs) = cfg.faults.retry_after {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-    }
-    response
-}
-
-fn proxy_unavailable() -> Response {
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        [(header::CONTENT_TYPE, "text/html")],
-        PROXY_503_PAGE,
-    )
-        .into_response()
 }

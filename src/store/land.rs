@@ -9,7 +9,7 @@ use crate::phone::Normalizer;
 use crate::timefmt::parse_rfc2822;
 use crate::twilio::model::{Alert, Call, Notification};
 use anyhow::Result;
-use rusqlite::params;
+use rusqlite::{Connection, OptionalExtension, params};
 
 const UPSERT: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid, direction,
         from_raw, to_raw, from_norm, to_norm, status, date_created, date_updated, start_time,
@@ -26,6 +26,60 @@ const UPSERT: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid
         landed_at = excluded.landed_at
     WHERE coalesce(excluded.date_updated, 0) >= coalesce(recon_calls.date_updated, 0)";
 
+/// Upserts calls inside the caller's transaction.
+fn upsert_calls(tx: &Connection, calls: &[Call], numbers: &mut Normalizer, now: i64) -> Result<()> {
+    let mut stmt = tx.prepare_cached(UPSERT)?;
+    for call in calls {
+        let ts = |t: &Option<String>| t.as_deref().and_then(parse_rfc2822).map(|t| t.timestamp());
+        let created = ts(&call.date_created);
+        let start = ts(&call.start_time);
+        let to_norm = call.to.as_deref().map(|n| numbers.normalize(n).key);
+        let from_norm = call.from.as_deref().map(|n| numbers.normalize(n).key);
+        stmt.execute(params![
+            call.sid,
+            call.account_sid,
+            call.parent_call_sid,
+            call.direction,
+            call.from,
+            call.to,
+            from_norm,
+            to_norm,
+            call.status,
+            created,
+            ts(&call.date_updated),
+            start,
+            ts(&call.end_time),
+            start.or(created),
+            call.duration,
+            call.price,
+            call.price_unit,
+            call.answered_by,
+            now,
+        ])?;
+    }
+    Ok(())
+}
+
+/// Where a listing stands, for resuming it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Progress {
+    /// The next page to ask for; `None` before the first page.
+    pub next_uri: Option<String>,
+    pub done: bool,
+    pub calls: i64,
+}
+
+/// A page of a partition, as landed: its calls, and what comes after it.
+pub struct Page<'a> {
+    pub fetch_id: i64,
+    pub partition: &'a str,
+    pub calls: &'a [Call],
+    /// The page's `next_page_uri`; `None` when this was the last page.
+    pub next_uri: Option<&'a str>,
+    /// Recorded in `recon_days` when the partition completes.
+    pub day: (&'a str, &'a str),
+}
+
 impl Store {
     /// Upserts one page of calls in one transaction. Returns how many calls it held.
     pub fn land_calls(
@@ -35,56 +89,100 @@ impl Store {
         now: i64,
     ) -> Result<usize> {
         let tx = self.conn.transaction()?;
-        {
-            let mut stmt = tx.prepare_cached(UPSERT)?;
-            for call in calls {
-                let ts = |t: &Option<String>| {
-                    t.as_deref().and_then(parse_rfc2822).map(|t| t.timestamp())
-                };
-                let created = ts(&call.date_created);
-                let start = ts(&call.start_time);
-                let to_norm = call.to.as_deref().map(|n| numbers.normalize(n).key);
-                let from_norm = call.from.as_deref().map(|n| numbers.normalize(n).key);
-                stmt.execute(params![
-                    call.sid,
-                    call.account_sid,
-                    call.parent_call_sid,
-                    call.direction,
-                    call.from,
-                    call.to,
-                    from_norm,
-                    to_norm,
-                    call.status,
-                    created,
-                    ts(&call.date_updated),
-                    start,
-                    ts(&call.end_time),
-                    start.or(created),
-                    call.duration,
-                    call.price,
-                    call.price_unit,
-                    call.answered_by,
-                    now,
-                ])?;
-            }
-        }
+        upsert_calls(&tx, calls, numbers, now)?;
         tx.commit()?;
         Ok(calls.len())
     }
 
-    /// Records that a UTC day of an account was listed completely.
-    pub fn mark_day_landed(
-        &self,
-        account_sid: &str,
-        day: &str,
-        calls: u64,
-        now: i64,
-    ) -> Result<()> {
+    /// Lands a listed page and the partition's progress in one transaction: after a crash,
+    /// the next run resumes at exactly the first page not landed. The last page also marks
+    /// the day as landed.
+    pub fn land_page(&mut self, page: &Page, numbers: &mut Normalizer, now: i64) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        upsert_calls(&tx, page.calls, numbers, now)?;
+        crate::failpoint::hit("land.before-progress");
+        let done = page.next_uri.is_none();
+        tx.execute(
+            "INSERT INTO recon_progress (fetch_id, partition, next_uri, done, calls, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(fetch_id, partition) DO UPDATE SET next_uri = excluded.next_uri,
+                 done = excluded.done, calls = recon_progress.calls + excluded.calls,
+                 updated_at = excluded.updated_at",
+            params![
+                page.fetch_id,
+                page.partition,
+                page.next_uri,
+                done,
+                page.calls.len() as i64,
+                now
+            ],
+        )?;
+        if done {
+            let calls: i64 = tx.query_row(
+                "SELECT calls FROM recon_progress WHERE fetch_id = ?1 AND partition = ?2",
+                params![page.fetch_id, page.partition],
+                |r| r.get(0),
+            )?;
+            let (account, day) = page.day;
+            tx.execute(
+                "INSERT INTO recon_days (account_sid, day, calls, landed_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(account_sid, day) DO UPDATE SET calls = excluded.calls,
+                     landed_at = excluded.landed_at",
+                params![account, day, calls, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The fetch of this window and account that a killed or stopped run left unfinished, or
+    /// a new one. Returns its id and whether it is resumed.
+    pub fn open_fetch(&self, account: &str, from: i64, to: i64, now: i64) -> Result<(i64, bool)> {
+        let open: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT fetch_id FROM recon_fetches
+                 WHERE account_sid = ?1 AND window_from = ?2 AND window_to = ?3 AND finished_at IS NULL
+                 ORDER BY fetch_id DESC LIMIT 1",
+                params![account, from, to],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = open {
+            return Ok((id, true));
+        }
         self.conn.execute(
-            "INSERT INTO recon_days (account_sid, day, calls, landed_at) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT(account_sid, day) DO UPDATE SET calls = excluded.calls,
-                 landed_at = excluded.landed_at",
-            params![account_sid, day, calls as i64, now],
+            "INSERT INTO recon_fetches (account_sid, window_from, window_to, started_at) VALUES (?1, ?2, ?3, ?4)",
+            params![account, from, to, now],
+        )?;
+        Ok((self.conn.last_insert_rowid(), false))
+    }
+
+    pub fn progress(&self, fetch_id: i64, partition: &str) -> Result<Progress> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT next_uri, done, calls FROM recon_progress WHERE fetch_id = ?1 AND partition = ?2",
+                params![fetch_id, partition],
+                |r| Ok(Progress { next_uri: r.get(0)?, done: r.get(1)?, calls: r.get(2)? }),
+            )
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    /// Forgets a partition's progress (its page token went stale): it restarts from page one.
+    pub fn reset_progress(&self, fetch_id: i64, partition: &str) -> Result<()> {
+        self.conn.execute(
+            "DELETE FROM recon_progress WHERE fetch_id = ?1 AND partition = ?2",
+            params![fetch_id, partition],
+        )?;
+        Ok(())
+    }
+
+    pub fn finish_fetch(&self, fetch_id: i64, now: i64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE recon_fetches SET finished_at = ?2 WHERE fetch_id = ?1",
+            params![fetch_id, now],
         )?;
         Ok(())
     }

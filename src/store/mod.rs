@@ -6,6 +6,8 @@
 //! makes is a short transaction: one per landed page.
 
 mod land;
+mod retention;
+pub use land::{Page, Progress};
 mod schema;
 
 use crate::error::UsageError;

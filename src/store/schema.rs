@@ -103,4 +103,22 @@ pub const MIGRATIONS: &[&str] = &[
         expired_at    INTEGER
     );
     CREATE INDEX recon_followups_open ON recon_followups (resolved_from, expired_at);",
+    // 3: resumable fetches: each run's progress per partition.
+    "CREATE TABLE recon_fetches (
+        fetch_id    INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_sid TEXT NOT NULL,
+        window_from INTEGER NOT NULL,
+        window_to   INTEGER NOT NULL,
+        started_at  INTEGER NOT NULL,
+        finished_at INTEGER
+    );
+    CREATE TABLE recon_progress (
+        fetch_id   INTEGER NOT NULL,
+        partition  TEXT NOT NULL,
+        next_uri   TEXT,      -- the first page not yet landed
+        done       INTEGER NOT NULL,
+        calls      INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (fetch_id, partition)
+    ) WITHOUT ROWID;",
 ];

@@ -152,6 +152,11 @@ impl Client {
         })
     }
 
+    /// The API origin requests go to.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
     pub fn account_sid(&self) -> &str {
         &self.credentials.account_sid
     }

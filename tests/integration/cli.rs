@@ -3,11 +3,13 @@
 
 use crate::util::*;
 
-const WINDOW: [&str; 4] = [
+const WINDOW: [&str; 6] = [
     "--from",
     "2026-02-03T00:00:00Z",
     "--to",
     "2026-02-04T00:00:00Z",
+    "--now",
+    "2026-02-05T00:00:00Z",
 ];
 
 fn report_cmd(db: &std::path::Path, out: &std::path::Path) -> std::process::Command {

@@ -3,9 +3,12 @@
 
 mod cli;
 mod codes;
+mod cron;
 mod demo;
 mod fetching;
+mod properties;
 mod reconcile;
+mod reliability;
 mod rogue;
 mod scenario;
 mod util;
