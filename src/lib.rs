@@ -2,10 +2,19 @@
 //! Twilio actually did, and report every call that did not complete.
 //!
 //! # Layout
-//! - [`timefmt`]: every time format read or written (RFC 2822, RFC 3339, SQLite's, the report's).
+//! - [`app`]: the commands, top to bottom: flags → typed options → fetch → reconcile → report.
+//! - [`cli`]: every subcommand and flag, with their help.
+//! - [`fetch`]: what a window needs from Twilio (calls, SID lookups, alerts, notifications), landed.
+//! - [`reconcile`]: scan the ledger, match, classify, write back, follow up.
+//! - [`report`]: the report, orphans and numbers files, written atomically.
+//! - [`store`]: the SQLite file shared with the application: pragmas, migrations, landing, retention.
 //! - [`ledger`]: the application's `intended_calls` table (the ledger contract).
 //! - [`twilio`]: Twilio's wire types, the rate-limited retrying client and its errors.
 //! - [`simulator`]: a faithful local Twilio for the demo, tests and benchmarks.
+//! - [`codes`], [`phone`], [`timefmt`], [`window`]: error codes, phone numbers, times, windows.
+//! - [`error`], [`lock`], [`stop`], [`failpoint`]: exit codes, one writer at a time, stopping
+//!   on purpose, crash points for the reliability tests.
+//! - [`demo`]: the whole job on the built-in simulator.
 
 pub mod app;
 pub mod cli;
