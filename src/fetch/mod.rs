@@ -1,10 +1,10 @@
 //! Fetch: everything callrecon needs from Twilio for a window, landed in the database.
 //!
-//! 1. the window's UTC days of calls ([`calls`]), page by page;
+//! 1. the window's UTC days of calls (`calls`), page by page;
 //! 2. by SID, the ledger's calls no listed page held and the calls of rows still followed up
-//!    from earlier windows ([`sids`]);
+//!    from earlier windows (`sids`);
 //! 3. error codes: one Monitor alerts sweep over the window, then per-call notifications for
-//!    the failed, busy, no-answer and canceled calls still without a code ([`codes`]).
+//!    the failed, busy, no-answer and canceled calls still without a code (`codes`).
 //!
 //! Each page or lookup is landed in its own transaction before the next request, so memory
 //! stays one page deep and a crash loses at most one page.
