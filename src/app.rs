@@ -97,6 +97,18 @@ impl Plan {
             page_size: twilio.page_size,
             max_notification_lookups: twilio.max_notification_lookups,
             followup_max_age: self.followup_max_age,
+            max_in_flight: twilio.max_in_flight,
+            split: fetch::partitions::Split {
+                sequential: twilio.sequential,
+                callers: None,
+                slices: 2 * twilio.max_in_flight.max(1) as u32,
+            },
+            time_filter: match twilio.time_filter.as_str() {
+                "day" => Some(fetch::partitions::TimeFilter::Day),
+                "second" => Some(fetch::partitions::TimeFilter::Second),
+                _ => None,
+            },
+            all_callers: twilio.all_callers,
         }
     }
 

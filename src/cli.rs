@@ -151,6 +151,17 @@ pub struct TwilioArgs {
     /// Seconds one attempt may take, connect to last byte.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// How the server filters StartTime: probed at run time (auto), or known. With `second`,
+    /// days are paged in time slices; with `day`, by status and caller ID.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "day", "second"])]
+    pub time_filter: String,
+    /// Do not split the listing by caller ID (From): list every caller's calls, inbound
+    /// included, e.g. to find orphans from caller IDs the ledger never used.
+    #[arg(long)]
+    pub all_callers: bool,
+    /// Page one query per day, one page after another, as the official SDKs do.
+    #[arg(long, hide = true)]
+    pub sequential: bool,
     /// Records per list page (Twilio's maximum is 1000).
     #[arg(long, default_value_t = 1000, value_name = "N", hide = true)]
     pub page_size: u32,

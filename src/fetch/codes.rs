@@ -73,7 +73,7 @@ pub async fn sweep_alerts(
 
 /// Calls of the window's rows that ended without a connection and still have no code from
 /// the ledger or an alert, and whose notifications were never read: failed first.
-const CANDIDATES: &str = "
+pub(crate) const CANDIDATES: &str = "
     SELECT c.sid, c.parent_call_sid FROM w_rows w JOIN recon_calls c ON c.sid = w.match_sid
     WHERE w.in_window IN (1, 2) AND w.problem IS NULL
       AND c.status IN ('failed', 'busy', 'no-answer', 'canceled')

@@ -10,7 +10,8 @@
 //! stays one page deep and a crash loses at most one page.
 
 mod calls;
-mod codes;
+pub(crate) mod codes;
+pub mod partitions;
 mod sids;
 
 use crate::phone::Normalizer;
@@ -35,12 +36,24 @@ pub struct Options {
     pub max_notification_lookups: usize,
     /// How long after `intended_at` a pending or unpriced row is still looked up again.
     pub followup_max_age: Duration,
+    /// Partitions paged at once.
+    pub max_in_flight: usize,
+    /// How to split the listing into partitions.
+    pub split: partitions::Split,
+    /// Skip the run-time probe: how the server filters `StartTime` is known.
+    pub time_filter: Option<partitions::TimeFilter>,
+    /// Never split by caller ID.
+    pub all_callers: bool,
 }
 
 #[derive(Debug, Default, Clone)]
 pub struct Summary {
     /// The run continued a fetch of the same window that was killed or stopped.
     pub resumed: bool,
+    /// How the server filters `StartTime` (probed), and into how many partitions the
+    /// listing was split.
+    pub time_filter: Option<partitions::TimeFilter>,
+    pub partitions: usize,
     pub days: Vec<String>,
     pub calls_listed: u64,
     pub pages: u64,
@@ -62,10 +75,15 @@ impl Summary {
     pub fn lines(&self) -> Vec<String> {
         vec![
             format!(
-                "{}fetched {} call(s) in {} page(s) over {} day(s) [{}]; {} looked up by SID ({} unknown to Twilio, {} over the bound)",
+                "{}fetched {} call(s) in {} page(s) of {} partition(s) ({}) over {} day(s) [{}]; {} looked up by SID ({} unknown to Twilio, {} over the bound)",
                 if self.resumed { "resumed: " } else { "" },
                 self.calls_listed,
                 self.pages,
+                self.partitions,
+                match self.time_filter {
+                    Some(partitions::TimeFilter::Second) => "time filter to the second",
+                    _ => "time filter by day",
+                },
                 self.days.len(),
                 self.days.join(", "),
                 self.sid_lookups,
@@ -98,7 +116,12 @@ pub async fn fetch(
     opts: &Options,
 ) -> Result<Summary> {
     let mut summary = Summary::default();
-    let fetch_id = calls::list_days(client, store, numbers, opts, &mut summary).await?;
+    let mut opts = opts.clone();
+    if !opts.all_callers {
+        opts.split.callers = caller_ids(store, numbers)?;
+    }
+    let opts = &opts;
+    let fetch_id = calls::list_window(client, store, numbers, opts, &mut summary).await?;
     sids::look_up(client, store, numbers, opts, &mut summary).await?;
     codes::sweep_alerts(client, store, opts, &mut summary).await?;
     codes::read_notifications(client, store, numbers, opts, &mut summary).await?;
@@ -107,6 +130,39 @@ pub async fn fetch(
     summary.retries = client.stats.retries.load(Ordering::Relaxed);
     summary.throttled = client.stats.throttled.load(Ordering::Relaxed);
     Ok(summary)
+}
+
+/// The ledger's caller IDs, E.164, when every row names one and they are few: then one
+/// listing per caller ID covers every call that can match the ledger. `None` otherwise.
+fn caller_ids(store: &Store, numbers: &mut Normalizer) -> Result<Option<Vec<String>>> {
+    /// More caller IDs than this and the split costs more requests than it saves.
+    const MAX_CALLERS: usize = 32;
+    let unnamed: i64 = store.conn.query_row(
+        "SELECT count(*) FROM intended_calls WHERE from_number IS NULL OR trim(from_number) = ''",
+        [],
+        |r| r.get(0),
+    )?;
+    if unnamed > 0 {
+        return Ok(None);
+    }
+    let mut stmt = store
+        .conn
+        .prepare("SELECT DISTINCT from_number FROM intended_calls LIMIT ?1")?;
+    let raw: Vec<String> = stmt
+        .query_map([MAX_CALLERS as i64 + 1], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut callers: Vec<String> = Vec::new();
+    for number in raw {
+        let n = numbers.normalize(&number);
+        if !n.valid || !n.key.starts_with('+') {
+            return Ok(None);
+        }
+        if !callers.contains(&n.key) {
+            callers.push(n.key);
+        }
+    }
+    callers.sort();
+    Ok((!callers.is_empty() && callers.len() <= MAX_CALLERS).then_some(callers))
 }
 
 /// Scans and matches the window (as `report` will) and runs `query` over the working tables.

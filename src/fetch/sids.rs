@@ -1,6 +1,7 @@
 //! Calls fetched one by one: ledger SIDs no listed page held (the call started on another
-//! day, or is too new for the list), and calls of rows followed up from earlier windows
-//! (still in progress, or not yet priced), fetched again until they settle.
+//! day, or is too new for the list), calls the listing saw still queued, ringing or in
+//! progress (they may have ended while the run paged), and calls of rows followed up from
+//! earlier windows (still in progress, or not yet priced), fetched again until they settle.
 
 use super::{Options, Summary, query_matched, skip_if_transient};
 use crate::phone::Normalizer;
@@ -20,13 +21,32 @@ pub async fn look_up(
     let mut sids: Vec<String> = query_matched(store, numbers, opts, |conn| {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT sid FROM w_rows
-             WHERE sid IS NOT NULL AND sid NOT IN (SELECT sid FROM recon_calls) ORDER BY sid",
+             WHERE sid IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM recon_calls c WHERE c.sid = w_rows.sid)
+             ORDER BY sid",
         )?;
         let sids = stmt
             .query_map([], |r| r.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         Ok(sids)
     })?;
+    // Calls last seen queued, ringing or in progress may have ended since their partition
+    // was paged: their final state comes by SID.
+    let from = opts.window.from.timestamp() - opts.match_delay.num_seconds();
+    let to = (opts.window.to + opts.match_delay).timestamp();
+    let mut stmt = store.conn.prepare(
+        "SELECT sid FROM recon_calls WHERE status IN ('queued', 'ringing', 'in-progress')
+           AND call_time >= ?1 AND call_time < ?2 ORDER BY sid",
+    )?;
+    let transient: Vec<String> = stmt
+        .query_map([from, to], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    drop(stmt);
+    for sid in transient {
+        if !sids.contains(&sid) {
+            sids.push(sid);
+        }
+    }
     let followed = followups::open_call_sids(
         &store.conn,
         opts.now.timestamp(),

@@ -27,6 +27,14 @@ pub struct MatchStats {
     pub by_heuristic: u64,
 }
 
+/// A row's heuristic candidates, nearest first (through the `(to_norm, date_created)` index).
+pub(crate) const CANDIDATES: &str = "SELECT c.sid FROM recon_calls c
+    WHERE c.to_norm = ?1 AND c.date_created BETWEEN ?2 AND ?3
+      AND c.direction IN ('outbound-api', 'outbound-dial')
+      AND (?4 IS NULL OR c.from_norm = ?4)
+      AND NOT EXISTS (SELECT 1 FROM intended_calls i WHERE i.call_sid = c.sid AND i.id <> ?6)
+    ORDER BY abs(c.date_created - ?5), c.sid";
+
 pub fn match_rows(conn: &Connection, delay: Duration) -> Result<MatchStats> {
     let mut stats = MatchStats::default();
     let mut claimed: HashSet<String> = HashSet::new();
@@ -43,9 +51,9 @@ fn match_by_sid(
     // Set operations first: they stay fast and memory-flat at a million rows.
     conn.execute_batch(
         "UPDATE w_rows SET match_sid = sid, matched_by = 'sid'
-         WHERE problem IS NULL AND sid IN (SELECT sid FROM recon_calls);
+         WHERE problem IS NULL AND EXISTS (SELECT 1 FROM recon_calls c WHERE c.sid = w_rows.sid);
          UPDATE w_rows SET note = coalesce(note || '; ', '') ||
-             CASE WHEN sid IN (SELECT sid FROM recon_unknown_sids)
+             CASE WHEN EXISTS (SELECT 1 FROM recon_unknown_sids u WHERE u.sid = w_rows.sid)
                   THEN 'Twilio does not know call_sid ' || sid || ' (404); matched as if it had none'
                   ELSE 'call_sid ' || sid || ' was not in the listed days and was not looked up' END
          WHERE problem IS NULL AND sid IS NOT NULL AND match_sid IS NULL;",
@@ -100,14 +108,7 @@ fn match_by_heuristic(
          WHERE match_sid IS NULL AND problem IS NULL AND ts IS NOT NULL AND to_key IS NOT NULL
          ORDER BY ts, ledger_id",
     )?;
-    let mut candidates = conn.prepare_cached(
-        "SELECT c.sid FROM recon_calls c
-         WHERE c.to_norm = ?1 AND c.date_created BETWEEN ?2 AND ?3
-           AND c.direction IN ('outbound-api', 'outbound-dial')
-           AND (?4 IS NULL OR c.from_norm = ?4)
-           AND NOT EXISTS (SELECT 1 FROM intended_calls i WHERE i.call_sid = c.sid AND i.id <> ?6)
-         ORDER BY abs(c.date_created - ?5), c.sid",
-    )?;
+    let mut candidates = conn.prepare_cached(CANDIDATES)?;
     // Claims are collected aside and applied after the scan: w_rows is not modified while a
     // statement is still reading it.
     conn.execute_batch(

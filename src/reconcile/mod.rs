@@ -10,6 +10,8 @@
 pub mod classify;
 pub mod followups;
 pub mod matching;
+#[cfg(test)]
+mod plans;
 pub mod scan;
 pub mod twilio_codes;
 pub mod writeback;
@@ -168,7 +170,7 @@ pub fn prepare(
     Ok((scanned, matched))
 }
 
-const ROWS: &str =
+pub(crate) const ROWS: &str =
     "SELECT w.ledger_id, w.ts, w.in_window, w.problem, w.note, w.matched_by, w.to_valid,
         w.create_code, w.hook_status, w.hook_code, w.sip_code, w.backfilled,
         i.external_ref, i.to_number, i.from_number, i.intended_at,
@@ -183,7 +185,7 @@ const ROWS: &str =
     WHERE w.in_window IN (1, 2)
     ORDER BY w.ts IS NOT NULL, w.ts, w.ledger_id";
 
-const WORK_TABLES: &str = "
+pub(crate) const WORK_TABLES: &str = "
     DROP TABLE IF EXISTS temp.w_writeback;
     CREATE TEMP TABLE w_writeback (ledger_id INTEGER PRIMARY KEY, old_status TEXT,
         status TEXT NOT NULL, code INTEGER, call_sid TEXT);

@@ -51,11 +51,42 @@ const CREATE: &str = "
         match_sid   TEXT,
         matched_by  TEXT
     );
-    DROP TABLE IF EXISTS temp.w_audit;
-    CREATE TEMP TABLE w_audit AS
-        SELECT ledger_id, column, old_value, new_value FROM recon_audit
-        WHERE audit_id IN (SELECT max(audit_id) FROM recon_audit GROUP BY ledger_id, column);
-    CREATE INDEX temp.w_audit_key ON w_audit (ledger_id, column);";
+";
+
+/// The rows that can matter to a window, found through indexes (a nightly run must not read
+/// a ledger that grows for years): those whose `intended_at` starts with a date near the
+/// window (every accepted form does; an offset moves the instant a day at most), those whose
+/// `intended_at` does not start like a date at all (unreadable: reported in every window; one
+/// that starts like a date but is not one, `2026-13-45`, is reported in that date's windows),
+/// and the rows still followed up or resolved by this window. callrecon's own write-backs
+/// are joined through the audit trail's index.
+pub(crate) const READ: &str = "
+    WITH ids(id) AS (
+        SELECT id FROM intended_calls WHERE substr(intended_at, 1, 10) BETWEEN ?3 AND ?4
+        UNION SELECT id FROM intended_calls
+              WHERE (intended_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*') = 0
+        UNION SELECT id FROM intended_calls WHERE substr(intended_at, 1, 10) IS NULL
+        UNION SELECT ledger_id FROM recon_followups
+              WHERE (resolved_from IS NULL AND expired_at IS NULL)
+                 OR (resolved_from = ?1 AND resolved_to = ?2)
+    )
+    SELECT i.id, i.to_number, i.from_number, i.intended_at, i.call_sid, i.create_error_code,
+           i.webhook_status, i.webhook_error_code, i.webhook_sip_code,
+           s.ledger_id IS NOT NULL, s.old_value, s.new_value,
+           h.ledger_id IS NOT NULL, h.old_value, h.new_value,
+           c.ledger_id IS NOT NULL, c.old_value, c.new_value,
+           f.ledger_id IS NOT NULL
+             AND ((f.resolved_from IS NULL AND f.expired_at IS NULL)
+                  OR (f.resolved_from = ?1 AND f.resolved_to = ?2))
+    FROM ids
+    JOIN intended_calls i ON i.id = ids.id
+    LEFT JOIN recon_audit s ON s.audit_id = (SELECT max(audit_id) FROM recon_audit
+                                             WHERE ledger_id = i.id AND column = 'call_sid')
+    LEFT JOIN recon_audit h ON h.audit_id = (SELECT max(audit_id) FROM recon_audit
+                                             WHERE ledger_id = i.id AND column = 'webhook_status')
+    LEFT JOIN recon_audit c ON c.audit_id = (SELECT max(audit_id) FROM recon_audit
+                                             WHERE ledger_id = i.id AND column = 'webhook_error_code')
+    LEFT JOIN recon_followups f ON f.ledger_id = i.id";
 
 /// What the scan found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -96,27 +127,21 @@ pub fn scan_ledger(
 ) -> Result<ScanStats> {
     conn.execute_batch(CREATE)?;
     let mut insert = conn.prepare_cached(
-        "INSERT INTO w_rows (ledger_id, ts, in_window, to_key, to_valid, from_key, sid,
+        "INSERT OR IGNORE INTO w_rows (ledger_id, ts, in_window, to_key, to_valid, from_key, sid,
              create_code, hook_status, hook_code, sip_code, backfilled, problem, note)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
     )?;
-    let mut read = conn.prepare(
-        "SELECT i.id, i.to_number, i.from_number, i.intended_at, i.call_sid, i.create_error_code,
-                i.webhook_status, i.webhook_error_code, i.webhook_sip_code,
-                s.ledger_id IS NOT NULL, s.old_value, s.new_value,
-                h.ledger_id IS NOT NULL, h.old_value, h.new_value,
-                c.ledger_id IS NOT NULL, c.old_value, c.new_value,
-                f.ledger_id IS NOT NULL
-                  AND ((f.resolved_from IS NULL AND f.expired_at IS NULL)
-                       OR (f.resolved_from = ?1 AND f.resolved_to = ?2))
-         FROM intended_calls i
-         LEFT JOIN w_audit s ON s.ledger_id = i.id AND s.column = 'call_sid'
-         LEFT JOIN w_audit h ON h.ledger_id = i.id AND h.column = 'webhook_status'
-         LEFT JOIN w_audit c ON c.ledger_id = i.id AND c.column = 'webhook_error_code'
-         LEFT JOIN recon_followups f ON f.ledger_id = i.id",
-    )?;
+    let mut read = conn.prepare(READ)?;
+    let day = |t: chrono::DateTime<chrono::Utc>| t.date_naive().to_string();
+    let lo = day(window.from - lookback - Duration::days(1));
+    let hi = day(window.to + Duration::days(1));
     let mut rows = read
-        .query(params![window.from.timestamp(), window.to.timestamp()])
+        .query(params![
+            window.from.timestamp(),
+            window.to.timestamp(),
+            lo,
+            hi
+        ])
         .context("reading intended_calls")?;
     let earliest = window.from - lookback;
     let mut stats = ScanStats::default();

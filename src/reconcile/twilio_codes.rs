@@ -10,13 +10,13 @@ use super::classify::TwilioCode;
 use anyhow::Result;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
-const ALERT: &str = "SELECT error_code, text FROM recon_alerts
+pub(crate) const ALERT: &str = "SELECT error_code, text FROM recon_alerts
     WHERE resource_sid IN (?1, ?2) AND error_code IS NOT NULL
       AND log_level IN ('error', 'warning')
       AND error_code <> 15003 AND error_code NOT BETWEEN 11200 AND 11299
     ORDER BY log_level = 'error' DESC, generated_at DESC, sid LIMIT 1";
 
-const NOTIFICATION: &str = "SELECT error_code, text FROM recon_notifications
+pub(crate) const NOTIFICATION: &str = "SELECT error_code, text FROM recon_notifications
     WHERE call_sid IN (?1, ?2) AND error_code IS NOT NULL AND log IN (0, 1)
       AND error_code <> 15003 AND error_code NOT BETWEEN 11200 AND 11299
     ORDER BY log, message_at DESC, sid LIMIT 1";

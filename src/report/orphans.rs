@@ -16,19 +16,21 @@ use chrono::{TimeZone, Utc};
 use rusqlite::{Connection, params};
 use std::path::Path;
 
+/// The window's outbound calls that nothing accounts for (through the `call_time` index).
+pub(crate) const ORPHANS: &str = "SELECT c.sid, c.to_raw, c.from_raw, c.status, c.start_time,
+        c.end_time, c.duration, c.price, c.price_unit, c.direction, c.answered_by,
+        c.account_sid, c.date_created
+    FROM recon_calls c
+    WHERE c.direction = 'outbound-api' AND c.call_time >= ?1 AND c.call_time < ?2
+      AND NOT EXISTS (SELECT 1 FROM intended_calls i WHERE i.call_sid = c.sid)
+      AND NOT EXISTS (SELECT 1 FROM w_rows w WHERE w.match_sid = c.sid)
+    ORDER BY c.call_time, c.sid";
+
 /// Writes the file from the landed calls and the report's working tables (`temp.w_rows`).
 pub fn write(conn: &Connection, window: Window, dest: &Path, excel_safe: bool) -> Result<u64> {
     conn.execute_batch("CREATE INDEX IF NOT EXISTS temp.w_rows_match ON w_rows (match_sid)")?;
     let mut finder = Finder::new(conn)?;
-    let mut stmt = conn.prepare(
-        "SELECT c.sid, c.to_raw, c.from_raw, c.status, c.start_time, c.end_time, c.duration,
-                c.price, c.price_unit, c.direction, c.answered_by, c.account_sid, c.date_created
-         FROM recon_calls c
-         WHERE c.direction = 'outbound-api' AND c.call_time >= ?1 AND c.call_time < ?2
-           AND NOT EXISTS (SELECT 1 FROM intended_calls i WHERE i.call_sid = c.sid)
-           AND NOT EXISTS (SELECT 1 FROM w_rows w WHERE w.match_sid = c.sid)
-         ORDER BY c.call_time, c.sid",
-    )?;
+    let mut stmt = conn.prepare(ORPHANS)?;
     let mut rows = stmt.query(params![window.from.timestamp(), window.to.timestamp()])?;
     let time = |secs: Option<i64>| {
         secs.and_then(|s| Utc.timestamp_opt(s, 0).single())

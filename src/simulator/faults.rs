@@ -92,6 +92,9 @@ pub struct Faults {
     /// Share of requests answered `slow` late.
     pub rate_slow: f64,
     pub slow: Duration,
+    /// After this many API requests, every call still queued, ringing or in progress ends
+    /// (completed, priced): calls that change status while a client pages.
+    pub settle_after: Option<u64>,
     /// Share of requests answered 200 with a captive proxy's HTML page.
     pub rate_html: f64,
 }
@@ -119,6 +122,7 @@ impl Default for Faults {
             rate_slow: 0.0,
             slow: Duration::from_millis(5000),
             rate_html: 0.0,
+            settle_after: None,
         }
     }
 }

@@ -17,7 +17,7 @@ use super::inject;
 use super::listing::{self, CallIndex};
 use super::notifications;
 use super::{Dataset, SimConfig, Stats};
-use crate::twilio::model::{CallsPage, ErrorBody};
+use crate::twilio::model::{Call, CallsPage, ErrorBody};
 use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
@@ -37,6 +37,8 @@ pub struct Simulator {
     pub(super) index: CallIndex,
     pub(super) alert_index: AlertIndex,
     pub(super) counters: Counters,
+    /// The calls once every transient one has ended (`Faults::settle_after`).
+    settled: Option<Vec<Call>>,
     /// Permits for `--max-concurrent`; a request that cannot take one gets a 429.
     limiter: Option<Arc<Semaphore>>,
 }
@@ -58,14 +60,31 @@ impl Simulator {
             .faults
             .max_concurrent
             .map(|n| Arc::new(Semaphore::new(n)));
+        let settled = cfg.faults.settle_after.map(|_| {
+            dataset
+                .calls
+                .iter()
+                .map(|c| settle(c, dataset.now))
+                .collect()
+        });
         Arc::new(Simulator {
             cfg,
             dataset,
             index,
             alert_index,
             counters: Counters::default(),
+            settled,
             limiter,
         })
+    }
+
+    /// The calls as they are now: settled once enough requests have been served. Positions,
+    /// SIDs and start times never change, so the listing index stays valid.
+    pub(super) fn calls(&self) -> &[Call] {
+        match (&self.settled, self.cfg.faults.settle_after) {
+            (Some(settled), Some(after)) if self.stats().requests > after => settled,
+            _ => &self.dataset.calls,
+        }
     }
 
     pub fn dataset(&self) -> &Dataset {
@@ -218,7 +237,7 @@ async fn list_calls(
         Ok(q) => q,
         Err(message) => return bad_request(message),
     };
-    let calls = &sim.dataset.calls;
+    let calls = sim.calls();
     let limit = q.paging.limit(&sim.cfg.faults);
     let sel = match listing::select(&sim.index, calls, &q, limit) {
         Ok(sel) => sel,
@@ -257,7 +276,7 @@ async fn fetch_call(
     };
     delay_per_record(&sim, 1).await;
     sim.counters.served(Served::Calls, 1, false);
-    Json(&sim.dataset.calls[i]).into_response()
+    Json(&sim.calls()[i]).into_response()
 }
 
 /// `--per-record-us`: bigger answers take longer, whatever kind of record they carry.
@@ -312,4 +331,27 @@ fn unauthorized() -> Response {
         HeaderValue::from_static("Basic realm=\"Twilio API\""),
     );
     response
+}
+
+/// A call that was still queued, ringing or in progress, a minute after the clock: completed
+/// and priced, with a newer `date_updated`.
+fn settle(call: &Call, now: chrono::DateTime<chrono::Utc>) -> Call {
+    if !["queued", "ringing", "in-progress"].contains(&call.status.as_str()) {
+        return call.clone();
+    }
+    let end = now + chrono::Duration::seconds(60);
+    let start = call
+        .start_time
+        .clone()
+        .or_else(|| call.date_created.clone());
+    Call {
+        status: "completed".into(),
+        start_time: start,
+        end_time: Some(crate::timefmt::format_rfc2822(end)),
+        date_updated: Some(crate::timefmt::format_rfc2822(end)),
+        duration: Some("60".into()),
+        price: Some("-0.01400".into()),
+        price_unit: Some("USD".into()),
+        ..call.clone()
+    }
 }

@@ -76,8 +76,6 @@ pub struct Page<'a> {
     pub calls: &'a [Call],
     /// The page's `next_page_uri`; `None` when this was the last page.
     pub next_uri: Option<&'a str>,
-    /// Recorded in `recon_days` when the partition completes.
-    pub day: (&'a str, &'a str),
 }
 
 impl Store {
@@ -95,8 +93,7 @@ impl Store {
     }
 
     /// Lands a listed page and the partition's progress in one transaction: after a crash,
-    /// the next run resumes at exactly the first page not landed. The last page also marks
-    /// the day as landed.
+    /// the next run resumes at exactly the first page not landed.
     pub fn land_page(&mut self, page: &Page, numbers: &mut Normalizer, now: i64) -> Result<()> {
         let tx = self.conn.transaction()?;
         upsert_calls(&tx, page.calls, numbers, now)?;
@@ -117,20 +114,6 @@ impl Store {
                 now
             ],
         )?;
-        if done {
-            let calls: i64 = tx.query_row(
-                "SELECT calls FROM recon_progress WHERE fetch_id = ?1 AND partition = ?2",
-                params![page.fetch_id, page.partition],
-                |r| r.get(0),
-            )?;
-            let (account, day) = page.day;
-            tx.execute(
-                "INSERT INTO recon_days (account_sid, day, calls, landed_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(account_sid, day) DO UPDATE SET calls = excluded.calls,
-                     landed_at = excluded.landed_at",
-                params![account, day, calls, now],
-            )?;
-        }
         tx.commit()?;
         Ok(())
     }
@@ -177,6 +160,32 @@ impl Store {
             params![fetch_id, partition],
         )?;
         Ok(())
+    }
+
+    /// Records a UTC day of an account as landed once every one of its partitions is done.
+    pub fn mark_day_landed(
+        &self,
+        account: &str,
+        day: &str,
+        fetch_id: i64,
+        keys: &[&str],
+        now: i64,
+    ) -> Result<bool> {
+        let mut calls = 0;
+        for key in keys {
+            let progress = self.progress(fetch_id, key)?;
+            if !progress.done {
+                return Ok(false);
+            }
+            calls += progress.calls;
+        }
+        self.conn.execute(
+            "INSERT INTO recon_days (account_sid, day, calls, landed_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(account_sid, day) DO UPDATE SET calls = excluded.calls,
+                 landed_at = excluded.landed_at",
+            params![account, day, calls, now],
+        )?;
+        Ok(true)
     }
 
     pub fn finish_fetch(&self, fetch_id: i64, now: i64) -> Result<()> {

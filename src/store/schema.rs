@@ -121,4 +121,10 @@ pub const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (fetch_id, partition)
     ) WITHOUT ROWID;",
+    // 4: find a window's ledger rows through an index instead of reading the whole ledger:
+    // every accepted intended_at form starts with its date (offsets move it a day at most).
+    "CREATE INDEX IF NOT EXISTS recon_intended_day ON intended_calls (substr(intended_at, 1, 10));
+    CREATE INDEX IF NOT EXISTS recon_intended_dated ON intended_calls (
+        intended_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*');
+    CREATE INDEX IF NOT EXISTS recon_intended_from ON intended_calls (from_number);",
 ];

@@ -7,6 +7,7 @@
 //! callrecon never builds a page token.
 
 use super::error::ApiError;
+use super::inflight::InFlight;
 use super::model::{Call, CallsPage, ErrorBody, Notification, NotificationsPage, Paged};
 use super::retry::{Decision, RetryPolicy, parse_retry_after};
 use anyhow::{Context, Result};
@@ -18,7 +19,6 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use tokio::sync::Semaphore;
 use url::Url;
 
 /// Twilio's production origin for the 2010 API.
@@ -87,7 +87,7 @@ pub struct Client {
     monitor: Url,
     credentials: Credentials,
     limiter: DefaultDirectRateLimiter,
-    in_flight: Semaphore,
+    in_flight: InFlight,
     retry: RetryPolicy,
     pub stats: Arc<ClientStats>,
 }
@@ -146,7 +146,7 @@ impl Client {
             base: config.base_url,
             credentials: config.credentials,
             limiter: RateLimiter::direct(quota),
-            in_flight: Semaphore::new(config.max_in_flight.max(1)),
+            in_flight: InFlight::new(config.max_in_flight),
             retry: config.retry,
             stats: Arc::new(ClientStats::default()),
         })
@@ -192,31 +192,28 @@ impl Client {
 
     /// Follows a listing from `first`, handing each page to `on_page` before asking for the
     /// next, so that a page is landed before the next request and memory stays one page
-    /// deep. The next link is taken verbatim from the page (relative `next_page_uri` in the
-    /// 2010 API, absolute `meta.next_page_url` in v1 APIs). `on_page` may stop early by
-    /// returning `Ok(false)`.
+    /// deep. `on_page` may stop early by returning `Ok(false)`.
     pub async fn list<P, F>(&self, first: Url, mut on_page: F) -> Result<()>
     where
         P: Paged,
         F: FnMut(P) -> Result<bool>,
     {
-        let mut seen = HashSet::new();
-        let mut next = Some(first);
-        while let Some(url) = next.take() {
-            if !seen.insert(url.as_str().to_owned()) {
-                return Err(ApiError::PageLoop { url: short(&url) }.into());
-            }
-            let page: P = self.get_json(&url).await?;
-            let following = match page.next_link() {
-                Some(link) if !link.is_empty() => Some(self.resolve(link)?),
-                _ => None,
-            };
+        let mut pager = self.pager(first);
+        while let Some(page) = pager.next_page::<P>().await? {
             if !on_page(page)? {
-                return Ok(());
+                break;
             }
-            next = following;
         }
         Ok(())
+    }
+
+    /// A listing to page through by hand (see [`Pager`]).
+    pub fn pager(&self, first: Url) -> Pager<'_> {
+        Pager {
+            client: self,
+            next: Some(first),
+            seen: HashSet::new(),
+        }
     }
 
     /// Lists calls (see [`Client::list`]).
@@ -278,11 +275,15 @@ impl Client {
         loop {
             attempts += 1;
             let err = match self.attempt(url).await {
-                Ok(value) => return Ok(value),
+                Ok(value) => {
+                    self.in_flight.succeeded();
+                    return Ok(value);
+                }
                 Err(err) => err,
             };
             if err.status() == Some(429) {
                 self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                self.in_flight.throttled();
             }
             match self
                 .retry
@@ -312,11 +313,7 @@ impl Client {
 
     async fn attempt<T: DeserializeOwned>(&self, url: &Url) -> Result<T, ApiError> {
         self.limiter.until_ready().await;
-        let _slot = self
-            .in_flight
-            .acquire()
-            .await
-            .expect("the in-flight semaphore is never closed");
+        let _slot = self.in_flight.acquire().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| ApiError::Transport {
             url: short(url),
@@ -352,6 +349,33 @@ impl Client {
             url: short(url),
             reason: e.to_string(),
         })
+    }
+}
+
+/// Pages of one listing, in order. The next link is taken verbatim from each page (relative
+/// `next_page_uri` in the 2010 API, absolute `meta.next_page_url` in v1 APIs); a link already
+/// followed ends the listing with [`ApiError::PageLoop`] instead of looping forever.
+pub struct Pager<'c> {
+    client: &'c Client,
+    next: Option<Url>,
+    seen: HashSet<String>,
+}
+
+impl Pager<'_> {
+    /// The next page, or `None` after the last.
+    pub async fn next_page<P: Paged>(&mut self) -> Result<Option<P>> {
+        let Some(url) = self.next.take() else {
+            return Ok(None);
+        };
+        if !self.seen.insert(url.as_str().to_owned()) {
+            return Err(ApiError::PageLoop { url: short(&url) }.into());
+        }
+        let page: P = self.client.get_json(&url).await?;
+        self.next = match page.next_link() {
+            Some(link) if !link.is_empty() => Some(self.client.resolve(link)?),
+            _ => None,
+        };
+        Ok(Some(page))
     }
 }
 

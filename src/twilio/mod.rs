@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod error;
+pub mod inflight;
 pub mod model;
 pub mod retry;
 

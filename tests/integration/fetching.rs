@@ -27,6 +27,8 @@ fn run_day(sim: &Sim, dir: &TestDir, extra: &[&str], want: i32) -> std::process:
         "2026-02-04T00:00:00Z",
         "--now",
         &now,
+        // Every call, inbound too: these tests hold the landing to the simulator's whole day.
+        "--all-callers",
         "--retry-base-ms",
         "1",
         "--out",

@@ -6,6 +6,7 @@ mod codes;
 mod cron;
 mod demo;
 mod fetching;
+mod partitions;
 mod properties;
 mod reconcile;
 mod reliability;

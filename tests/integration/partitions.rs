@@ -1,0 +1,109 @@
+//! The partitioned fetch lands exactly what a sequential one does, in both of the server's
+//! time-filter modes, even when calls change status while the run pages.
+
+use crate::util::*;
+use callrecon::simulator::{SimConfig, TimeFilter};
+use callrecon::timefmt::{format_utc, parse_day};
+use std::collections::BTreeSet;
+
+fn config(filter: TimeFilter) -> SimConfig {
+    let mut cfg = SimConfig::new(3000, 21, parse_day("2026-07-01").unwrap(), 1);
+    cfg.faults.time_filter = filter;
+    // Every call still queued, ringing or in progress ends a few requests into the listing.
+    cfg.faults.settle_after = Some(6);
+    cfg
+}
+
+/// `fetch` over the day; returns the landed (sid, status, date_updated) and fetch's stderr.
+fn fetch(filter: TimeFilter, extra: &[&str]) -> (BTreeSet<(String, String, i64)>, String, Sim) {
+    let sim = Sim::start(config(filter));
+    let dir = TestDir::new();
+    let db = dir.path("ledger.db");
+    callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
+    let now = format_utc(sim.sim.dataset().now);
+    let mut cmd = against(&sim);
+    cmd.args(["fetch", "--db"])
+        .arg(&db)
+        .args([
+            "--from",
+            "2026-07-01T00:00:00Z",
+            "--to",
+            "2026-07-02T00:00:00Z",
+            "--now",
+            &now,
+            "--page-size",
+            "100",
+            "--max-in-flight",
+            "6",
+            "--max-notification-lookups",
+            "0",
+        ])
+        .args(extra);
+    let out = run(&mut cmd, 0);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT sid, status, date_updated FROM recon_calls")
+        .unwrap();
+    let landed = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (landed, stderr(&out), sim)
+}
+
+#[test]
+fn time_slices_land_what_a_sequential_listing_lands() {
+    let (sequential, _, _) = fetch(TimeFilter::Second, &["--sequential"]);
+    let (sliced, said, sim) = fetch(TimeFilter::Second, &[]);
+    assert!(
+        said.contains("time filter to the second"),
+        "the probe found the time part honoured: {said}"
+    );
+    // Two days (the match delay reaches past midnight) of 2 × 6 slices.
+    assert!(said.contains("24 partition(s)"), "{said}");
+    assert_eq!(sliced, sequential);
+    assert!(
+        sliced
+            .iter()
+            .all(|(_, status, _)| !["queued", "ringing", "in-progress"].contains(&status.as_str()))
+    );
+    assert_eq!(sliced.len(), sim.sim.dataset().calls.len());
+}
+
+#[test]
+fn status_and_caller_partitions_land_every_call_the_ledger_can_match() {
+    let (sequential, _, sim) = fetch(TimeFilter::Day, &["--sequential"]);
+    let (split, said, _) = fetch(TimeFilter::Day, &[]);
+    assert!(said.contains("time filter by day"), "{said}");
+    // Two days of 8 statuses × the ledger's caller IDs.
+    let callers: BTreeSet<&str> = sim
+        .sim
+        .dataset()
+        .ledger
+        .iter()
+        .filter_map(|r| r.from_number.as_deref())
+        .collect();
+    assert!(
+        said.contains(&format!("{} partition(s)", 2 * 8 * callers.len())),
+        "{said}"
+    );
+    let outbound: BTreeSet<&str> = sim
+        .sim
+        .dataset()
+        .calls
+        .iter()
+        .filter(|c| c.from.as_deref().is_some_and(|f| callers.contains(f)))
+        .map(|c| c.sid.as_str())
+        .collect();
+    let expected: BTreeSet<_> = sequential
+        .iter()
+        .filter(|(sid, _, _)| outbound.contains(sid.as_str()))
+        .cloned()
+        .collect();
+    assert_eq!(split, expected);
+    // With every caller: the very same calls as the sequential listing.
+    let (all, said, _) = fetch(TimeFilter::Day, &["--all-callers"]);
+    assert!(said.contains("16 partition(s)"), "{said}");
+    assert_eq!(all, sequential);
+}
