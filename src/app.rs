@@ -1,15 +1,19 @@
-//! The commands, top to bottom: turn flags into typed options, then fetch → reconcile →
-//! report. Nothing here knows HTTP or SQL; it wires the modules that do.
+//! The commands, top to bottom: turn flags (with the configuration file laid under them)
+//! into typed options, then fetch each account → reconcile → report, recording the run's
+//! summary. Nothing here knows HTTP or SQL; it wires the modules that do.
 
 use crate::cli::{
     self, Command, FetchArgs, LedgerCommand, ReportArgs, ReportOutArgs, RunArgs, TwilioArgs,
     WindowArgs,
 };
-use crate::error::{Exit, Stopped, UsageError};
+use crate::config::Loaded;
+use crate::config::accounts::{self, Account};
+use crate::error::UsageError;
 use crate::phone::Normalizer;
 use crate::reconcile;
-use crate::report;
+use crate::reporting::{check_retention, finish_report, write_report};
 use crate::store::{OpenMode, Store};
+use crate::summary::Recorder;
 use crate::twilio::retry::RetryPolicy;
 use crate::twilio::{Client, ClientConfig, Credentials, client};
 use crate::window::Window;
@@ -17,22 +21,42 @@ use crate::{fetch, ledger, lock, stop, timefmt};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Duration, Utc};
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 
-/// Runs one command to completion.
-pub async fn run(command: Command) -> Result<()> {
+/// Runs one command to completion. `config` is the configuration file, already laid under
+/// the flags; it is needed here only for the accounts it names.
+pub async fn run(command: Command, config: Option<&Loaded>) -> Result<()> {
     match command {
-        Command::Run(args) => cmd_run(args).await,
-        Command::Fetch(args) => cmd_fetch(args).await,
-        Command::Report(args) => cmd_report(args),
+        Command::Run(args) => {
+            let mut rec = Recorder::new("run", args.summary.summary_json.clone());
+            let result = cmd_run(args, config, &mut rec).await;
+            rec.finish(result)
+        }
+        Command::Fetch(args) => {
+            let mut rec = Recorder::new("fetch", args.summary.summary_json.clone());
+            let result = cmd_fetch(args, config, &mut rec).await;
+            rec.finish(result)
+        }
+        Command::Report(args) => {
+            let mut rec = Recorder::new("report", args.summary.summary_json.clone());
+            let result = cmd_report(args, &mut rec);
+            rec.finish(result)
+        }
+        Command::Check(args) => crate::check::run(args, config).await,
         Command::Ledger(cmd) => cmd_ledger(cmd),
         Command::Simulate(args) => crate::simulator::run(args).await,
         Command::Demo(args) => crate::demo::run(&args.out).await,
+        Command::Completions(args) => crate::manual::completions(args.shell),
+        Command::Man(args) => crate::manual::run(&args),
     }
 }
 
 /// A window and the clocks and rules that go with it, checked.
 pub struct Plan {
+    pub db: PathBuf,
     pub window: Window,
+    /// How the window was given (`yesterday in Europe/Berlin`), for the summary.
+    pub window_label: Option<String>,
     pub max_runtime: Option<std::time::Duration>,
     pub retain_days: u32,
     pub match_delay: Duration,
@@ -46,11 +70,14 @@ impl Plan {
         let bound = |flag: &str, text: &str| {
             timefmt::parse_bound(text).map_err(|e| UsageError::new(format!("--{flag}: {e}")))
         };
-        let window = Window::new(bound("from", &args.from)?, bound("to", &args.to)?)?;
         let now = match &args.now {
             Some(text) => bound("now", text)?,
             None => Utc::now(),
         };
+        let db = args.db.clone().ok_or_else(|| {
+            UsageError::new("no ledger database: give --db PATH (or db in the configuration file)")
+        })?;
+        let (window, window_label) = crate::calendar::window_of(args, now)?;
         let match_delay = cli::parse_duration(&args.match_delay)
             .map_err(|e| UsageError::new(format!("--match-delay: {e}")))?;
         if match_delay <= Duration::zero() {
@@ -78,7 +105,9 @@ impl Plan {
         let numbers = Normalizer::new(Some(&args.default_region))
             .map_err(|e| UsageError::new(format!("--default-region: {e}")))?;
         Ok(Plan {
+            db,
             window,
+            window_label,
             max_runtime,
             retain_days: args.retain_days,
             match_delay,
@@ -118,14 +147,15 @@ impl Plan {
             match_delay: self.match_delay,
             now: self.now,
             include_completed: out.include_completed,
-            write_back: !out.no_write_back,
+            write_back: !out.no_write_back && !out.dry_run,
+            record_followups: !out.dry_run,
             followup_max_age: self.followup_max_age,
         }
     }
 }
 
 /// The secret never comes from argv: API key + secret, a token file, or the token's env var.
-fn credentials(args: &TwilioArgs) -> Result<Credentials> {
+pub(crate) fn credentials(args: &TwilioArgs) -> Result<Credentials> {
     let account = args
         .account_sid
         .clone()
@@ -196,132 +226,101 @@ pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<
     })
 }
 
-async fn cmd_fetch(args: FetchArgs) -> Result<()> {
+async fn cmd_fetch(args: FetchArgs, config: Option<&Loaded>, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
-    let client = build_client(&args.twilio)?;
-    let _lock = lock::acquire(&args.window.db)?;
+    rec.plan(&plan, false);
+    let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
+    let clients = clients(&accounts, &args.twilio)?;
+    let _lock = lock::acquire(&plan.db)?;
     stop::install(plan.max_runtime);
-    let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
-    let opts = plan.fetch_options(&args.twilio);
-    let summary = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
-    print_lines(summary.lines());
-    Ok(())
+    let mut store = Store::open(&plan.db, OpenMode::MustExist)?;
+    fetch_accounts(
+        &accounts,
+        &clients,
+        &mut store,
+        &mut plan,
+        &args.twilio,
+        rec,
+    )
+    .await
 }
 
-fn cmd_report(args: ReportArgs) -> Result<()> {
+fn cmd_report(args: ReportArgs, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
-    let _lock = lock::acquire(&args.window.db)?;
-    let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
+    rec.plan(&plan, args.out.dry_run);
+    let _lock = lock::acquire(&plan.db)?;
+    let mut store = Store::open(&plan.db, OpenMode::MustExist)?;
     let written = write_report(&mut store, &mut plan, &args.out)?;
-    finish_report(&mut store, &plan, &args.out, written)
+    finish_report(&mut store, &plan, &args.out, written, rec)
 }
 
-async fn cmd_run(args: RunArgs) -> Result<()> {
+async fn cmd_run(args: RunArgs, config: Option<&Loaded>, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
-    let client = build_client(&args.twilio)?;
-    let _lock = lock::acquire(&args.window.db)?;
+    rec.plan(&plan, args.out.dry_run);
+    let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
+    let clients = clients(&accounts, &args.twilio)?;
+    let _lock = lock::acquire(&plan.db)?;
     stop::install(plan.max_runtime);
-    let mut store = Store::open(&args.window.db, OpenMode::MustExist)?;
+    let mut store = Store::open(&plan.db, OpenMode::MustExist)?;
     check_retention(&plan)?;
-    let opts = plan.fetch_options(&args.twilio);
-    let fetched = fetch::fetch(&client, &mut store, &mut plan.numbers, &opts).await?;
-    print_lines(fetched.lines());
+    fetch_accounts(
+        &accounts,
+        &clients,
+        &mut store,
+        &mut plan,
+        &args.twilio,
+        rec,
+    )
+    .await?;
     let written = write_report(&mut store, &mut plan, &args.out)?;
-    finish_report(&mut store, &plan, &args.out, written)
+    finish_report(&mut store, &plan, &args.out, written, rec)
 }
 
-/// Refuses a window older than the retention horizon: its calls and audit trail are gone, so
-/// its report could not be right.
-fn check_retention(plan: &Plan) -> Result<()> {
-    let horizon = plan.now - Duration::days(plan.retain_days.into());
-    if plan.window.from < horizon {
-        return Err(UsageError::new(format!(
-            "the window starts {}, older than the {}-day retention (before {}); callrecon no \
-             longer keeps what such a report needs. Raise --retain-days to report it",
-            timefmt::format_utc(plan.window.from),
-            plan.retain_days,
-            timefmt::format_utc(horizon)
-        )));
-    }
-    Ok(())
+/// Every account's client, built before the first request: a bad setting on the last
+/// account fails the run before the first is fetched.
+fn clients(accounts: &[Account], twilio: &TwilioArgs) -> Result<Vec<Client>> {
+    accounts.iter().map(|a| a.client(twilio)).collect()
 }
 
-/// After a report: the summary, pruning past the retention, and the missed-webhooks alarm.
-fn finish_report(
+/// Fetches the accounts in turn into the one database (each fetch keeps its own progress,
+/// per account); the report then matches the ledger against all of them at once.
+async fn fetch_accounts(
+    accounts: &[Account],
+    clients: &[Client],
     store: &mut Store,
-    plan: &Plan,
-    out: &ReportOutArgs,
-    written: Written,
+    plan: &mut Plan,
+    twilio: &TwilioArgs,
+    rec: &mut Recorder,
 ) -> Result<()> {
-    print_lines(written.lines());
-    let cutoff = plan.now - Duration::days(plan.retain_days.into());
-    let pruned = store.prune(cutoff.timestamp())?;
-    if pruned.rows > 0 {
-        tracing::info!(
-            "pruned {} row(s) older than {} days",
-            pruned.rows,
-            plan.retain_days
+    let opts = plan.fetch_options(twilio);
+    let several = accounts.len() > 1;
+    for (account, client) in accounts.iter().zip(clients) {
+        let fetched = fetch::fetch(client, store, &mut plan.numbers, &opts).await;
+        let fetched = if several {
+            fetched.with_context(|| format!("account {} ({})", account.name, account.sid()))?
+        } else {
+            fetched?
+        };
+        let prefix = if several {
+            format!("account {}: ", account.name)
+        } else {
+            String::new()
+        };
+        print_lines(
+            fetched
+                .lines()
+                .iter()
+                .map(|l| format!("{prefix}{l}"))
+                .collect(),
         );
-    }
-    if let Some(limit) = out.fail_if_missed_webhooks {
-        let pct = written.summary.missed_webhooks_pct();
-        if pct > limit {
-            return Err(anyhow::Error::new(Stopped {
-                exit: Exit::Alarm,
-                message: format!(
-                    "{pct:.1}% of final statuses had to be backfilled (more than \
-                     --fail-if-missed-webhooks {limit}): the StatusCallback endpoint probably \
-                     missed webhooks; the report and write-back are complete"
-                ),
-            }));
-        }
+        rec.fetched(account, &fetched);
     }
     Ok(())
 }
 
-/// What `report` produced: the reconciliation's summary and the files written.
-pub struct Written {
-    pub summary: reconcile::Summary,
-    pub files: Vec<String>,
-}
-
-impl Written {
-    pub fn lines(&self) -> Vec<String> {
-        self.files
-            .iter()
-            .cloned()
-            .chain(self.summary.lines())
-            .collect()
-    }
-}
-
-/// Reconciles, writes the report atomically (on any error the destination is untouched),
-/// then the orphans and numbers files when asked for.
-pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> Result<Written> {
-    check_retention(plan)?;
-    let opts = plan.report_options(out);
-    // Refuse before creating anything at the destination.
-    reconcile::check_landed(store, opts.window, opts.match_delay, opts.now)?;
-    let writer = report::Writer::create(&out.out)?.excel_safe(out.excel_safe);
-    let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, writer)?;
-    let mut files = Vec::new();
-    if out.out.as_os_str() != "-" {
-        files.push(format!("report written to {}", out.out.display()));
-    }
-    if let Some(path) = &out.orphans_out {
-        let n = report::orphans::write(&store.conn, opts.window, path, out.excel_safe)?;
-        files.push(format!("{n} orphan call(s) written to {}", path.display()));
-    }
-    if let Some(path) = &out.numbers_out {
-        let n = report::numbers::write(&store.conn, path, out.excel_safe)?;
-        files.push(format!("{n} number(s) written to {}", path.display()));
-    }
-    Ok(Written { summary, files })
-}
-
-fn print_lines(lines: Vec<String>) {
+pub(crate) fn print_lines(lines: Vec<String>) {
     for line in lines {
-        eprintln!("callrecon: {line}");
+        crate::logging::say(&line);
     }
 }
 

@@ -4,6 +4,8 @@
 //! Secrets never come from flags (argv is visible to every user of the machine in `ps`):
 //! tokens come from the environment or a file.
 
+use crate::calendar::Spec;
+use crate::logging::LogFormat;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -20,6 +22,37 @@ Exit codes:
   75   another callrecon command holds the database
   130  interrupted (SIGINT), 143 terminated (SIGTERM)";
 
+/// `--help` (and the manual page): exit codes, then where settings come from.
+pub const LONG_HELP: &str = "Exit codes:
+  0    success (also when failed calls were found)
+  1    local I/O, disk or database error
+  2    usage or input error (bad flags or configuration, missing or non-SQLite database,
+       ledger without the contract's columns, a window never fetched, a request Twilio
+       refused with a 4xx)
+  3    Twilio authentication or permission error (401/403)
+  4    Twilio unavailable or misbehaving after the retry budget
+  5    an alarm threshold was crossed
+  6    stopped by --max-runtime, state left resumable
+  75   another callrecon command holds the database
+  130  interrupted (SIGINT), 143 terminated (SIGTERM)
+
+Configuration:
+  Settings come from a TOML file (--config, CALLRECON_CONFIG, or ./callrecon.toml when it
+  exists), overridden by the environment, overridden by flags. The file names each account
+  and the environment variable or file its secret is in; it never holds a secret. See the
+  README, \"Configuration\".
+
+Environment:
+  TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN   the account and its auth token
+  TWILIO_API_KEY, TWILIO_API_SECRET       an API key pair, used instead of the token
+  TWILIO_REGION, TWILIO_EDGE              api.{edge}.{region}.twilio.com (a region alone
+                                          gets its default edge: us1 ashburn, ie1 dublin,
+                                          au1 sydney)
+  CALLRECON_BASE_URL                      one origin for every request (overrides region
+                                          and edge); CALLRECON_RPS the request rate
+  CALLRECON_CONFIG, CALLRECON_LOG_FORMAT  the configuration file; text or json logs
+  RUST_LOG                                log filter (overrides -v/-q)";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "callrecon",
@@ -28,7 +61,8 @@ Exit codes:
     long_about = "Lists recent calls from Twilio's Calls API under a rate limit, matches them with \
 the application's SQLite ledger (`intended_calls`), and writes a CSV report of every call that \
 did not complete: failed, busy, no-answer, unreachable, canceled, never placed, still pending.",
-    after_help = EXIT_CODES_HELP
+    after_help = EXIT_CODES_HELP,
+    after_long_help = LONG_HELP
 )]
 pub struct Cli {
     /// More log output (-v info, -vv debug); RUST_LOG overrides.
@@ -37,6 +71,14 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+    /// Log lines as human-readable text, or one JSON object per line for cron and log
+    /// shippers (the summary and the final error too).
+    #[arg(long, global = true, env = "CALLRECON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    pub log_format: LogFormat,
+    /// Configuration file (TOML); the environment and flags override it
+    /// [default: ./callrecon.toml when it exists].
+    #[arg(long, global = true, env = "CALLRECON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -44,22 +86,39 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Fetch, then report: the nightly job.
-    #[command(
-        after_help = "Example:\n  callrecon run --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --out report.csv"
-    )]
+    #[command(after_help = "Examples:
+  callrecon run --db ledger.db --window yesterday --out report.csv
+  callrecon run --db ledger.db --window yesterday --tz Europe/Berlin --out report.csv
+  callrecon run --config /etc/callrecon/callrecon.toml --dry-run
+  callrecon run --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --out report.csv")]
     Run(RunArgs),
     /// List the window's calls from Twilio and land them in the database.
-    #[command(
-        after_help = "Example:\n  callrecon fetch --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z"
-    )]
+    #[command(after_help = "Examples:
+  callrecon fetch --db ledger.db --window yesterday
+  callrecon fetch --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --region ie1")]
     Fetch(FetchArgs),
     /// Reconcile landed calls with the ledger and write the report (no network).
-    #[command(
-        after_help = "Example:\n  callrecon report --db ledger.db --from 2026-11-27T00:00:00Z --to 2026-11-28T00:00:00Z --out -"
-    )]
+    #[command(after_help = "Examples:
+  callrecon report --db ledger.db --window yesterday --out report.csv
+  callrecon report --db ledger.db --window 2026-11-27 --dry-run | less")]
     Report(ReportArgs),
+    /// Check the first night's prerequisites: credentials, permissions, ledger columns.
+    #[command(
+        after_help = "Runs one Calls request (PageSize=1) and one Monitor alerts request per \
+account, and reads the ledger's columns; prints ok or FAILED with the reason for each. Exit 0 \
+when all pass, 3 when Twilio refused the credentials or a permission, 2 for configuration or \
+ledger problems.
+
+Examples:
+  callrecon check --db ledger.db
+  callrecon check --config /etc/callrecon/callrecon.toml"
+    )]
+    Check(CheckArgs),
     /// Create or fill the ledger table.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  callrecon ledger init --db ledger.db\n  callrecon ledger import --db ledger.db intended.csv"
+    )]
     Ledger(LedgerCommand),
     /// Serve a local, faithful Twilio simulator with generated calls.
     #[command(after_help = "Example:\n  callrecon simulate --calls 20000 --ledger-out ledger.db")]
@@ -67,6 +126,17 @@ pub enum Command {
     /// Run the whole pipeline on the built-in simulator: no account, no network.
     #[command(after_help = "Example:\n  callrecon demo --out ./callrecon-demo")]
     Demo(DemoArgs),
+    /// Print a shell completion script.
+    #[command(after_help = "Examples:
+  callrecon completions bash > /etc/bash_completion.d/callrecon
+  callrecon completions zsh > ~/.zfunc/_callrecon")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write every page to a folder.
+    #[command(after_help = "Examples:
+  callrecon man | man -l -
+  callrecon man run | man -l -
+  callrecon man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,17 +158,28 @@ pub enum LedgerCommand {
     },
 }
 
-#[derive(Debug, Args, Clone)]
+#[derive(Debug, Args, Clone, Default)]
 pub struct WindowArgs {
-    /// The ledger database (SQLite), shared with the application.
+    /// The ledger database (SQLite), shared with the application [config: db].
     #[arg(long, value_name = "PATH")]
-    pub db: PathBuf,
+    pub db: Option<PathBuf>,
+    /// A named window: yesterday, today (until now), last-24h (until now) or a day
+    /// YYYY-MM-DD, in --tz [config: window].
+    #[arg(long, value_name = "WINDOW", conflicts_with_all = ["from", "to"])]
+    pub window: Option<Spec>,
+    /// Time zone whose days --window means (IANA name like Europe/Berlin; default UTC).
+    #[arg(long, value_name = "AREA/CITY")]
+    pub tz: Option<String>,
     /// Window start, inclusive (RFC 3339, e.g. 2026-11-27T00:00:00Z).
-    #[arg(long, value_name = "RFC3339")]
-    pub from: String,
+    #[arg(long, value_name = "RFC3339", requires = "to")]
+    pub from: Option<String>,
     /// Window end, exclusive (RFC 3339).
-    #[arg(long, value_name = "RFC3339")]
-    pub to: String,
+    #[arg(long, value_name = "RFC3339", requires = "from")]
+    pub to: Option<String>,
+    /// How the window and time zone were named, for messages (`--window`, or the key of the
+    /// configuration file they came from).
+    #[arg(skip)]
+    pub window_name: Option<String>,
     /// The clock for every rule that says "now" (default: the wall clock).
     #[arg(long, value_name = "RFC3339")]
     pub now: Option<String>,
@@ -176,8 +257,12 @@ pub struct TwilioArgs {
 #[derive(Debug, Args, Clone)]
 pub struct ReportOutArgs {
     /// Report path (CSV, written atomically, mode 0600), or - for stdout.
-    #[arg(long, value_name = "FILE.csv")]
-    pub out: PathBuf,
+    #[arg(long, value_name = "FILE.csv", required_unless_present = "dry_run")]
+    pub out: Option<PathBuf>,
+    /// Land Twilio's data but write nothing to the ledger (no write-back, no follow-ups);
+    /// the report goes to stdout unless --out is given.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Also list rows whose call completed.
     #[arg(long)]
     pub include_completed: bool,
@@ -200,12 +285,39 @@ pub struct ReportOutArgs {
     pub fail_if_missed_webhooks: Option<f64>,
 }
 
+/// Where Twilio is, besides `--base-url`: Twilio's region and edge.
+#[derive(Debug, Args, Clone, Default)]
+pub struct OriginArgs {
+    /// Twilio region (us1, ie1, au1…): requests go to api.{edge}.{region}.twilio.com; a
+    /// region alone gets its default edge. --base-url overrides both.
+    #[arg(long, env = "TWILIO_REGION", value_name = "REGION")]
+    pub region: Option<String>,
+    /// Twilio edge location (ashburn, dublin, sydney…); alone, it means region us1.
+    #[arg(long, env = "TWILIO_EDGE", value_name = "EDGE")]
+    pub edge: Option<String>,
+    /// Whether --base-url or CALLRECON_BASE_URL was given (then it wins over everything).
+    #[arg(skip)]
+    pub base_url_explicit: bool,
+}
+
+#[derive(Debug, Args, Clone, Default)]
+pub struct SummaryArgs {
+    /// Also write the run's summary as JSON, atomically, for monitoring (written on failure
+    /// too, with the exit code) [config: report.summary_json].
+    #[arg(long, value_name = "FILE.json")]
+    pub summary_json: Option<PathBuf>,
+}
+
 #[derive(Debug, Args)]
 pub struct FetchArgs {
     #[command(flatten)]
     pub window: WindowArgs,
     #[command(flatten)]
     pub twilio: TwilioArgs,
+    #[command(flatten)]
+    pub origin: OriginArgs,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -214,6 +326,8 @@ pub struct ReportArgs {
     pub window: WindowArgs,
     #[command(flatten)]
     pub out: ReportOutArgs,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
 }
 
 #[derive(Debug, Args)]
@@ -223,7 +337,39 @@ pub struct RunArgs {
     #[command(flatten)]
     pub twilio: TwilioArgs,
     #[command(flatten)]
+    pub origin: OriginArgs,
+    #[command(flatten)]
     pub out: ReportOutArgs,
+    #[command(flatten)]
+    pub summary: SummaryArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The ledger database whose columns are checked (read only) [config: db].
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    #[command(flatten)]
+    pub twilio: TwilioArgs,
+    #[command(flatten)]
+    pub origin: OriginArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand whose page to print (run, ledger-import…); the main page when absent.
+    #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+    pub command: Option<String>,
+    /// Write every page (callrecon.1, callrecon-run.1…) to this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,8 +3,9 @@
 //! ledger of intended calls is written beside the report, and `run` goes through HTTP exactly
 //! as it would against Twilio, with `run`'s own defaults. Same data, same report, every time.
 
-use crate::app::{Plan, build_client_with, write_report};
+use crate::app::{Plan, build_client_with};
 use crate::cli::{Cli, Command};
+use crate::reporting::write_report;
 use crate::simulator::{self, SimConfig, Simulator};
 use crate::store::{OpenMode, Store};
 use crate::twilio::Credentials;

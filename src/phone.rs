@@ -48,6 +48,18 @@ impl Normalizer {
         })
     }
 
+    /// The comparison key alone. Text already in E.164 shape (`+` and 7 to 15 digits, what
+    /// Twilio returns) is its own key, without libphonenumber's parse: landing a million
+    /// calls must not parse a million numbers. Whether such a number can be valid is asked
+    /// separately, only where it matters ([`Normalizer::normalize`]).
+    pub fn key(&mut self, raw: &str) -> String {
+        let text = raw.trim();
+        if is_e164_shaped(text) {
+            return text.to_owned();
+        }
+        self.normalize(raw).key
+    }
+
     pub fn normalize(&mut self, raw: &str) -> Normalized {
         if let Some(hit) = self.cache.get(raw) {
             return hit.clone();
@@ -78,6 +90,16 @@ fn normalize_with(region: Option<Region>, raw: &str) -> Normalized {
             valid: false,
         },
     }
+}
+
+/// `+`, a non-zero digit, then 6 to 14 more digits: E.164's shape (not its validity).
+pub fn is_e164_shaped(text: &str) -> bool {
+    let Some(digits) = text.strip_prefix('+') else {
+        return false;
+    };
+    (7..=15).contains(&digits.len())
+        && !digits.starts_with('0')
+        && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// SIP URIs, `client:` and `sim:` identifiers: Twilio reports them verbatim.
@@ -136,6 +158,18 @@ mod tests {
         assert!(sip.valid);
         assert_eq!(sip.key, "sip:alice@example.com");
         assert_eq!(n.normalize("client:agent7").key, "client:agent7");
+    }
+
+    #[test]
+    fn e164_text_is_its_own_key_and_the_rest_is_parsed() {
+        let mut n = Normalizer::new(Some("US")).unwrap();
+        assert_eq!(n.key("+12015550123"), "+12015550123");
+        assert_eq!(n.key(" +12015550123 "), "+12015550123");
+        assert_eq!(n.key("(201) 555-0123"), "+12015550123");
+        assert!(is_e164_shaped("+442079460958"));
+        assert!(!is_e164_shaped("+0123456789"));
+        assert!(!is_e164_shaped("+1201"));
+        assert!(!is_e164_shaped("12015550123"));
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::store::{Page, Store};
 use crate::twilio::model::{Call, CallsPage};
 use crate::twilio::{ApiError, Client};
 use anyhow::{Context, Result};
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
 use tokio::sync::mpsc;
 use url::Url;
@@ -55,10 +55,53 @@ pub async fn list_window(
         summary.resumed = true;
     }
     let days = opts.window.days(opts.match_delay, opts.now);
-    let mode = match (&opts.split.sequential, opts.time_filter, days.first()) {
+    // A day whose first page holds all its calls needs no partitions: that page is the
+    // listing (the day after the window, at night, usually is one). Bigger days are split.
+    let mut whole_days = Vec::new();
+    let mut big_days = Vec::new();
+    let mut newest: Option<Call> = None;
+    for &day in &days {
+        let key = format!("calls:{day}");
+        if opts.split.sequential || store.progress(fetch_id, &key)?.done {
+            whole_days.push(day);
+            continue;
+        }
+        let first = partitions::whole_day_url(client, day, opts.page_size);
+        let page: CallsPage = client
+            .get_json(&first)
+            .await
+            .with_context(|| format!("listing the calls of {day} for account {account}"))?;
+        let complete = page.next_page_uri.as_deref().is_none_or(str::is_empty);
+        let bar = crate::progress::current().partition(&key);
+        bar.inc(1, page.calls.len() as u64);
+        bar.finish();
+        let landed = Page {
+            fetch_id,
+            partition: &key,
+            calls: &page.calls,
+            next_uri: None,
+        };
+        let now = Utc::now().timestamp();
+        if complete {
+            store.land_page(&landed, numbers, now)?;
+            whole_days.push(day);
+        } else {
+            // Its calls land now; its partitions list them again, harmlessly (merged by sid).
+            store.land_calls(&page.calls, numbers, now)?;
+            if newest.is_none() {
+                newest = page.calls.first().cloned();
+            }
+            big_days.push(day);
+        }
+        if complete {
+            summary.calls_listed += page.calls.len() as u64;
+        }
+        summary.pages += 1;
+    }
+    let mode = match (opts.split.sequential, opts.time_filter, &newest) {
         (true, _, _) | (_, _, None) => TimeFilter::Day,
         (false, Some(mode), _) => mode,
-        (false, None, Some(&day)) => partitions::probe_time_filter(client, day)
+        (false, None, Some(call)) => partitions::probe_time_filter(client, call)
             .await
             .with_context(|| format!("asking how account {account} filters StartTime"))?,
     };
@@ -71,8 +114,18 @@ pub async fn list_window(
         },
         ..opts.split.clone()
     };
-    let parts = partitions::plan(&days, mode, &split, opts.page_size);
-    summary.partitions = parts.len();
+    let planned: Vec<NaiveDate> = if opts.split.sequential {
+        days.clone()
+    } else {
+        big_days
+    };
+    let parts = partitions::plan(&planned, mode, &split, opts.page_size);
+    summary.partitions = parts.len()
+        + if opts.split.sequential {
+            0
+        } else {
+            whole_days.len()
+        };
     // Transient statuses first, then the rest: a call that ends while the run pages is seen
     // in one of the two (design.md).
     let (transient, rest): (Vec<&Partition>, Vec<&Partition>) =
@@ -82,13 +135,18 @@ pub async fn list_window(
             .await
             .with_context(|| format!("listing the calls of account {account}"))?;
     }
+    store.merge_staged()?;
     let now = Utc::now().timestamp();
     for day in &days {
-        let keys: Vec<&str> = parts
+        let whole = format!("calls:{day}");
+        let mut keys: Vec<&str> = parts
             .iter()
             .filter(|p| p.day == *day)
             .map(|p| p.key.as_str())
             .collect();
+        if keys.is_empty() {
+            keys.push(&whole);
+        }
         store.mark_day_landed(&account, &day.to_string(), fetch_id, &keys, now)?;
         summary.days.push(day.to_string());
     }
@@ -137,10 +195,19 @@ async fn page_wave(
         Ok::<(), anyhow::Error>(())
     };
     let writer = async {
+        // A progress bar per partition, from its first landed page (drawn on a terminal only).
+        let mut bars = std::collections::HashMap::new();
         while let Some(msg) = rx.recv().await {
             match msg {
                 Landed::Restart { part } => store.reset_progress(fetch_id, &wave[part].key)?,
                 Landed::Page { part, calls, next } => {
+                    let bar = bars
+                        .entry(part)
+                        .or_insert_with(|| crate::progress::current().partition(&wave[part].key));
+                    bar.inc(1, calls.len() as u64);
+                    if next.is_none() {
+                        bar.finish();
+                    }
                     let page = Page {
                         fetch_id,
                         partition: &wave[part].key,

@@ -4,6 +4,7 @@
 //! so speed comes from disjoint filters run side by side, up to the account's concurrency
 //! (design.md, "Performance notes"):
 //! - one partition per UTC day;
+//! - a day whose first page holds all its calls is not split at all;
 //! - where the server honours the time part of `StartTime>`/`StartTime<` (unverified for
 //!   Twilio: detected at run time, see [`probe_time_filter`]), equal time slices of the day;
 //! - where it does not, one partition per `Status` (disjoint values), times one per caller ID
@@ -12,7 +13,7 @@
 //!   while the run pages is seen in one of them.
 
 use crate::twilio::Client;
-use crate::twilio::model::CallsPage;
+use crate::twilio::model::{Call, CallsPage};
 use anyhow::Result;
 use chrono::{Duration, NaiveDate};
 
@@ -133,32 +134,45 @@ pub fn plan(days: &[NaiveDate], mode: TimeFilter, split: &Split, page_size: u32)
     transient
 }
 
-/// Asks whether the server honours the time part of `StartTime>`: a day with calls, asked
-/// for its last second only, comes back empty when the time counts, and whole when only the
-/// date does. Any doubt (an empty day, a call in that very second) answers `Day`, the
-/// documented behaviour, which is always correct, only slower.
-pub async fn probe_time_filter(client: &Client, day: NaiveDate) -> Result<TimeFilter> {
+/// The first page of a whole day's listing.
+pub fn whole_day_url(client: &Client, day: NaiveDate, page_size: u32) -> url::Url {
     let (from, to) = day_bounds(day);
-    let whole = client.calls_url(&[
+    let size = page_size.to_string();
+    client.calls_url(&[
         ("StartTime>", &from),
         ("StartTime<", &to),
-        ("PageSize", "1"),
-    ]);
-    let page: CallsPage = client.get_json(&whole).await?;
-    if page.calls.is_empty() {
+        ("PageSize", &size),
+    ])
+}
+
+/// Asks whether the server honours the time part of `StartTime<`, given a call of the day
+/// (`known`, from the day's first page): the day asked for up to just after that call's start
+/// holds it when the time counts, and nothing when only the date does (`StartTime<` the same
+/// date is "before midnight"). Any doubt answers `Day`, the documented behaviour, which is
+/// always correct, only slower.
+pub async fn probe_time_filter(client: &Client, known: &Call) -> Result<TimeFilter> {
+    let at = known
+        .start_time
+        .as_deref()
+        .or(known.date_created.as_deref())
+        .and_then(crate::timefmt::parse_rfc2822);
+    let Some(at) = at else {
         return Ok(TimeFilter::Day);
-    }
-    let last_second = format!("{from}T23:59:59Z");
+    };
+    let day = at.date_naive();
+    let end_of_day = crate::timefmt::day_start(day) + Duration::seconds(86_399);
+    let before = (at + Duration::seconds(1)).min(end_of_day);
+    let (from, _) = day_bounds(day);
     let narrow = client.calls_url(&[
-        ("StartTime>", &last_second),
-        ("StartTime<", &to),
+        ("StartTime>", &from),
+        ("StartTime<", &crate::timefmt::format_utc(before)),
         ("PageSize", "1"),
     ]);
     let page: CallsPage = client.get_json(&narrow).await?;
     Ok(if page.calls.is_empty() {
-        TimeFilter::Second
-    } else {
         TimeFilter::Day
+    } else {
+        TimeFilter::Second
     })
 }
 

@@ -9,7 +9,7 @@ use super::Options;
 use anyhow::Result;
 use rusqlite::{Connection, params};
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Stats {
     pub resolved: u64,
     pub open: u64,

@@ -20,7 +20,7 @@ use std::collections::HashSet;
 /// the application and Twilio differ by seconds, not minutes.
 pub const EARLY_TOLERANCE_SECS: i64 = 60;
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct MatchStats {
     pub by_sid: u64,
     pub by_child_leg: u64,

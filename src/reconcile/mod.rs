@@ -37,12 +37,15 @@ pub struct Options {
     pub include_completed: bool,
     /// Fill the ledger's empty or non-final webhook columns from Twilio (design.md).
     pub write_back: bool,
+    /// Record the rows to follow up and the ones this window resolved (off for a dry run,
+    /// which must not change what later reports say).
+    pub record_followups: bool,
     /// How long after `intended_at` a pending or unpriced row is still followed up.
     pub followup_max_age: Duration,
 }
 
 /// What a report found, for the summary on stderr.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Summary {
     pub rows_in_window: u64,
     pub unreadable: u64,
@@ -206,6 +209,8 @@ pub fn reconcile(
     mut out: report::Writer,
 ) -> Result<Summary> {
     check_landed(store, opts.window, opts.match_delay, opts.now)?;
+    // A fetch killed between landing its last page and merging leaves staged calls.
+    store.merge_staged()?;
     let mut summary = Summary::default();
     {
         let tx = store.conn.transaction()?;
@@ -214,7 +219,7 @@ pub fn reconcile(
         summary.unreadable = scanned.unreadable;
         summary.matches = matched;
         tx.execute_batch(WORK_TABLES)?;
-        stream_rows(&tx, opts, &mut out, &mut summary)?;
+        stream_rows(&tx, numbers, opts, &mut out, &mut summary)?;
         tx.commit()?;
     }
     // The report is in place before the ledger is touched: a failure below leaves a
@@ -225,12 +230,15 @@ pub fn reconcile(
     if opts.write_back {
         summary.written_back = writeback::apply(&mut store.conn, opts.now)?;
     }
-    summary.followups = followups::record(&mut store.conn, opts)?;
+    if opts.record_followups {
+        summary.followups = followups::record(&mut store.conn, opts)?;
+    }
     Ok(summary)
 }
 
 fn stream_rows(
     conn: &Connection,
+    numbers: &mut Normalizer,
     opts: &Options,
     out: &mut report::Writer,
     summary: &mut Summary,
@@ -281,10 +289,24 @@ fn stream_rows(
             }
             _ => (None, None),
         };
+        // Whether an E.164-shaped number can be valid is asked only where the answer can
+        // change the outcome: a call that failed, or none at all, with no code to explain it.
+        let to_valid = match r.get::<_, Option<bool>>(6)? {
+            Some(valid) => valid,
+            None if needs_twilio_code
+                && alert.is_none()
+                && notification.is_none()
+                && matches!(call_status.as_deref(), None | Some("failed")) =>
+            {
+                let raw: Option<String> = r.get(13)?;
+                raw.is_none_or(|n| numbers.normalize(&n).valid)
+            }
+            None => true,
+        };
         let facts = Facts {
             problem: problem.as_deref(),
             note: note.as_deref(),
-            to_valid: r.get(6)?,
+            to_valid,
             create_error_code: r.get(7)?,
             webhook_status: hook_status.as_deref(),
             webhook_error_code: r.get(9)?,

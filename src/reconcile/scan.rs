@@ -38,7 +38,7 @@ const CREATE: &str = "
         ts          INTEGER,       -- intended_at as Unix seconds; NULL when unreadable
         in_window   INTEGER NOT NULL, -- 0 lookback, 1 in the window, 2 follow-up of an earlier window
         to_key      TEXT,          -- normalised to_number
-        to_valid    INTEGER NOT NULL,
+        to_valid    INTEGER,          -- NULL: E.164-shaped, validity not asked yet
         from_key    TEXT,
         sid         TEXT,          -- the application's call_sid, when a well-formed SID
         create_code INTEGER,
@@ -188,15 +188,20 @@ pub fn scan_ledger(
         let backfilled = hook_audit.is_some();
         let hook_status = value_text(&application_value(row.get(6)?, &hook_audit));
         let to_number = text(1)?.unwrap_or_default();
-        let to = if to_number.trim().is_empty() {
+        // (key, valid): validity of an E.164-shaped number is left open (NULL) and asked
+        // only for the rows whose outcome it can change.
+        let to: Option<(String, Option<bool>)> = if to_number.trim().is_empty() {
             problems.push("to_number is empty".to_owned());
             None
+        } else if crate::phone::is_e164_shaped(to_number.trim()) {
+            Some((to_number.trim().to_owned(), None))
         } else {
-            Some(numbers.normalize(&to_number))
+            let n = numbers.normalize(&to_number);
+            Some((n.key, Some(n.valid)))
         };
         let from_key = text(2)?
             .filter(|s| !s.trim().is_empty())
-            .map(|s| numbers.normalize(&s).key);
+            .map(|s| numbers.key(&s));
         let mut note = None;
         let sid_value = value_text(&application_value(row.get(4)?, &audit(9)?));
         let sid = match sid_value
@@ -223,8 +228,8 @@ pub fn scan_ledger(
             id,
             ts.map(|t| t.timestamp()),
             in_window,
-            to.as_ref().map(|n| n.key.clone()),
-            to.as_ref().is_none_or(|n| n.valid),
+            to.as_ref().map(|(key, _)| key.clone()),
+            to.as_ref().map_or(Some(true), |(_, valid)| *valid),
             from_key,
             sid,
             create_code,

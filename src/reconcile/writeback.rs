@@ -23,7 +23,7 @@ struct Change {
     sid: Option<String>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
 pub struct Stats {
     pub rows: u64,
     pub call_sids: u64,

@@ -8,6 +8,7 @@
 
 pub mod numbers;
 pub mod orphans;
+pub mod spend;
 
 use anyhow::{Context, Result};
 use serde::Serialize;

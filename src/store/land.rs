@@ -26,15 +26,58 @@ const UPSERT: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid
         landed_at = excluded.landed_at
     WHERE coalesce(excluded.date_updated, 0) >= coalesce(recon_calls.date_updated, 0)";
 
+/// Appends calls to the staging table, in listing order (no index to update: the cost of a
+/// page is its own rows).
+const STAGE: &str = "INSERT INTO recon_staged (sid, account_sid, parent_call_sid, direction,
+        from_raw, to_raw, from_norm, to_norm, status, date_created, date_updated, start_time,
+        end_time, call_time, duration, price, price_unit, answered_by, landed_at)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
+/// Moves staged calls into `recon_calls`, a chunk at a time, in SID order (sequential for the
+/// primary key), keeping the newest copy of a call.
+const MERGE: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid, direction,
+        from_raw, to_raw, from_norm, to_norm, status, date_created, date_updated, start_time,
+        end_time, call_time, duration, price, price_unit, answered_by, landed_at)
+    SELECT sid, account_sid, parent_call_sid, direction, from_raw, to_raw, from_norm, to_norm,
+        status, date_created, date_updated, start_time, end_time, call_time, duration, price,
+        price_unit, answered_by, landed_at
+    FROM recon_staged WHERE rowid IN (SELECT rowid FROM recon_staged ORDER BY rowid LIMIT ?1)
+    ORDER BY sid, coalesce(date_updated, 0), rowid
+    ON CONFLICT(sid) DO UPDATE SET
+        account_sid = excluded.account_sid, parent_call_sid = excluded.parent_call_sid,
+        direction = excluded.direction, from_raw = excluded.from_raw, to_raw = excluded.to_raw,
+        from_norm = excluded.from_norm, to_norm = excluded.to_norm, status = excluded.status,
+        date_created = excluded.date_created, date_updated = excluded.date_updated,
+        start_time = excluded.start_time, end_time = excluded.end_time,
+        call_time = excluded.call_time, duration = excluded.duration, price = excluded.price,
+        price_unit = excluded.price_unit, answered_by = excluded.answered_by,
+        landed_at = excluded.landed_at
+    WHERE coalesce(excluded.date_updated, 0) >= coalesce(recon_calls.date_updated, 0)";
+
+/// Staged rows merged per transaction: big enough to sort well, short enough that the
+/// application's writers wait a fraction of a second.
+const MERGE_CHUNK: i64 = 50_000;
+
 /// Upserts calls inside the caller's transaction.
 fn upsert_calls(tx: &Connection, calls: &[Call], numbers: &mut Normalizer, now: i64) -> Result<()> {
-    let mut stmt = tx.prepare_cached(UPSERT)?;
+    write_calls(tx, UPSERT, calls, numbers, now)
+}
+
+/// Writes calls with `sql` (upsert or stage), one prepared statement for the page.
+fn write_calls(
+    tx: &Connection,
+    sql: &str,
+    calls: &[Call],
+    numbers: &mut Normalizer,
+    now: i64,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(sql)?;
     for call in calls {
         let ts = |t: &Option<String>| t.as_deref().and_then(parse_rfc2822).map(|t| t.timestamp());
         let created = ts(&call.date_created);
         let start = ts(&call.start_time);
-        let to_norm = call.to.as_deref().map(|n| numbers.normalize(n).key);
-        let from_norm = call.from.as_deref().map(|n| numbers.normalize(n).key);
+        let to_norm = call.to.as_deref().map(|n| numbers.key(n));
+        let from_norm = call.from.as_deref().map(|n| numbers.key(n));
         stmt.execute(params![
             call.sid,
             call.account_sid,
@@ -92,11 +135,38 @@ impl Store {
         Ok(calls.len())
     }
 
-    /// Lands a listed page and the partition's progress in one transaction: after a crash,
-    /// the next run resumes at exactly the first page not landed.
+    /// Moves every staged call into `recon_calls`. Idempotent, and safe to interrupt: each
+    /// chunk moves and leaves the staging table in one transaction.
+    pub fn merge_staged(&mut self) -> Result<u64> {
+        let mut merged = 0u64;
+        loop {
+            let tx = self.conn.transaction()?;
+            let n: i64 = tx.query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM recon_staged LIMIT ?1)",
+                [MERGE_CHUNK],
+                |r| r.get(0),
+            )?;
+            if n == 0 {
+                break;
+            }
+            tx.execute(MERGE, [MERGE_CHUNK])?;
+            tx.execute(
+                "DELETE FROM recon_staged WHERE rowid IN (SELECT rowid FROM recon_staged ORDER BY rowid LIMIT ?1)",
+                [MERGE_CHUNK],
+            )?;
+            crate::failpoint::hit("merge.before-commit");
+            tx.commit()?;
+            merged += n as u64;
+        }
+        Ok(merged)
+    }
+
+    /// Lands a listed page (staged: [`Store::merge_staged`] moves it into `recon_calls`) and
+    /// the partition's progress in one transaction: after a crash, the next run resumes at
+    /// exactly the first page not landed.
     pub fn land_page(&mut self, page: &Page, numbers: &mut Normalizer, now: i64) -> Result<()> {
         let tx = self.conn.transaction()?;
-        upsert_calls(&tx, page.calls, numbers, now)?;
+        write_calls(&tx, STAGE, page.calls, numbers, now)?;
         crate::failpoint::hit("land.before-progress");
         let done = page.next_uri.is_none();
         tx.execute(

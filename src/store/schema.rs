@@ -127,4 +127,13 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX IF NOT EXISTS recon_intended_dated ON intended_calls (
         intended_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*');
     CREATE INDEX IF NOT EXISTS recon_intended_from ON intended_calls (from_number);",
+    // 5: listed pages land in a staging table (append-only, no index: cheap per page) and
+    // are merged into recon_calls in SID order once the listing is done.
+    "CREATE TABLE recon_staged (
+        sid TEXT NOT NULL, account_sid TEXT, parent_call_sid TEXT, direction TEXT,
+        from_raw TEXT, to_raw TEXT, from_norm TEXT, to_norm TEXT, status TEXT NOT NULL,
+        date_created INTEGER, date_updated INTEGER, start_time INTEGER, end_time INTEGER,
+        call_time INTEGER, duration TEXT, price TEXT, price_unit TEXT, answered_by TEXT,
+        landed_at INTEGER NOT NULL
+    );",
 ];

@@ -134,12 +134,9 @@ impl Client {
             .build()
             .context("building the HTTP client")?;
         let quota = Quota::per_second(config.rps);
-        let monitor =
-            if config.base_url.as_str() == Url::parse(DEFAULT_BASE_URL).expect("valid").as_str() {
-                Url::parse(DEFAULT_MONITOR_URL).expect("a valid URL")
-            } else {
-                config.base_url.clone()
-            };
+        // monitor.twilio.com beside api.twilio.com, the regional Monitor host beside a
+        // regional API host, and the one origin of a simulator or proxy otherwise.
+        let monitor = super::region::monitor_origin(&config.base_url);
         Ok(Client {
             http,
             monitor,

@@ -5,6 +5,7 @@ pub mod client;
 pub mod error;
 pub mod inflight;
 pub mod model;
+pub mod region;
 pub mod retry;
 
 pub use client::{Client, ClientConfig, Credentials};

@@ -132,7 +132,10 @@ mod tests {
             Some("api.tokyo.us1.twilio.com")
         );
         let err = origin(n("jp1", "TWILIO_REGION"), None).unwrap_err();
-        assert!(err.contains("TWILIO_REGION") && err.contains("ie1 → dublin"), "{err}");
+        assert!(
+            err.contains("TWILIO_REGION") && err.contains("ie1 → dublin"),
+            "{err}"
+        );
         let err = origin(n("ie1", "r"), n("dub.lin", "--edge")).unwrap_err();
         assert!(err.starts_with("--edge"), "{err}");
     }

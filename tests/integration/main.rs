@@ -1,11 +1,16 @@
 //! One integration-test binary (ripgrep's layout): each module a subject, each test starting
 //! its own simulator on a loopback port 0.
 
+mod accounts;
 mod cli;
 mod codes;
+mod config;
 mod cron;
 mod demo;
 mod fetching;
+mod guide;
+mod logs;
+mod operator;
 mod partitions;
 mod properties;
 mod reconcile;
@@ -13,4 +18,5 @@ mod reliability;
 mod rogue;
 mod scenario;
 mod util;
+mod windows;
 mod writeback;

@@ -60,8 +60,9 @@ fn time_slices_land_what_a_sequential_listing_lands() {
         said.contains("time filter to the second"),
         "the probe found the time part honoured: {said}"
     );
-    // Two days (the match delay reaches past midnight) of 2 × 6 slices.
-    assert!(said.contains("24 partition(s)"), "{said}");
+    // The day in 2 × 6 slices, and the day after (the match delay reaches past midnight),
+    // empty, in its one first page.
+    assert!(said.contains("13 partition(s)"), "{said}");
     assert_eq!(sliced, sequential);
     assert!(
         sliced
@@ -76,7 +77,7 @@ fn status_and_caller_partitions_land_every_call_the_ledger_can_match() {
     let (sequential, _, sim) = fetch(TimeFilter::Day, &["--sequential"]);
     let (split, said, _) = fetch(TimeFilter::Day, &[]);
     assert!(said.contains("time filter by day"), "{said}");
-    // Two days of 8 statuses × the ledger's caller IDs.
+    // The day in 8 statuses × the ledger's caller IDs, the (empty) day after in one page.
     let callers: BTreeSet<&str> = sim
         .sim
         .dataset()
@@ -85,7 +86,7 @@ fn status_and_caller_partitions_land_every_call_the_ledger_can_match() {
         .filter_map(|r| r.from_number.as_deref())
         .collect();
     assert!(
-        said.contains(&format!("{} partition(s)", 2 * 8 * callers.len())),
+        said.contains(&format!("{} partition(s)", 8 * callers.len() + 1)),
         "{said}"
     );
     let outbound: BTreeSet<&str> = sim
@@ -101,9 +102,17 @@ fn status_and_caller_partitions_land_every_call_the_ledger_can_match() {
         .filter(|(sid, _, _)| outbound.contains(sid.as_str()))
         .cloned()
         .collect();
-    assert_eq!(split, expected);
+    // Every call the ledger's caller IDs placed, in its final state…
+    assert!(
+        split.is_superset(&expected),
+        "{:?}",
+        expected.difference(&split).take(3).collect::<Vec<_>>()
+    );
+    // …and nothing the sequential listing did not have (the day's first page, listed whole
+    // before the split, may add a few calls from other callers).
+    assert!(split.is_subset(&sequential));
     // With every caller: the very same calls as the sequential listing.
     let (all, said, _) = fetch(TimeFilter::Day, &["--all-callers"]);
-    assert!(said.contains("16 partition(s)"), "{said}");
+    assert!(said.contains("9 partition(s)"), "{said}");
     assert_eq!(all, sequential);
 }

@@ -75,6 +75,8 @@ pub fn callrecon() -> Command {
         "TWILIO_EDGE",
         "CALLRECON_BASE_URL",
         "CALLRECON_RPS",
+        "CALLRECON_CONFIG",
+        "CALLRECON_LOG_FORMAT",
         "RUST_LOG",
     ] {
         cmd.env_remove(var);

@@ -1,0 +1,115 @@
+//! Logs and the lines a run prints on stderr, in one of two formats.
+//!
+//! `text` is for people: `tracing`'s compact lines (coloured only when stderr is a
+//! terminal, so cron logs carry no escape codes) and the summary as `callrecon: …` lines.
+//! `json` is for cron and log shippers: every line on stderr is one JSON object (log events,
+//! the summary, the final error), in `tracing-subscriber`'s JSON shape, so a collector never
+//! meets a line it cannot parse. Levels come from `-v`/`-q`, or `RUST_LOG` when set.
+//! While progress bars are drawn, log lines are written between redraws (see
+//! [`crate::progress`]) so the two never garble each other.
+
+use serde::{Deserialize, Serialize};
+use std::io::{IsTerminal, Write};
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+static FORMAT: OnceLock<LogFormat> = OnceLock::new();
+
+/// The format chosen at start (`text` until [`init`] runs, as in library use and tests).
+pub fn format() -> LogFormat {
+    FORMAT.get().copied().unwrap_or_default()
+}
+
+/// Installs the global subscriber. Called once, by `main`.
+pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
+    let _ = FORMAT.set(format);
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, _) => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(|| Stderr);
+    match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .without_time()
+            .init(),
+        LogFormat::Json => builder.json().with_current_span(false).init(),
+    }
+}
+
+/// One line of a command's summary: `callrecon: {line}`, or a JSON object.
+pub fn say(line: &str) {
+    match format() {
+        LogFormat::Text => write_line(&format!("callrecon: {line}")),
+        LogFormat::Json => json_line("INFO", line, serde_json::Map::new()),
+    }
+}
+
+/// A structured record (the run summary) as one JSON line; nothing in text mode, where the
+/// same facts were said as lines.
+pub fn say_record(message: &str, key: &str, value: serde_json::Value) {
+    if format() == LogFormat::Json {
+        let mut fields = serde_json::Map::new();
+        fields.insert(key.to_owned(), value);
+        json_line("INFO", message, fields);
+    }
+}
+
+/// The error that ends the run, with its exit code.
+pub fn fail(message: &str, exit: u8) {
+    match format() {
+        LogFormat::Text => write_line(&format!("callrecon: {message}")),
+        LogFormat::Json => {
+            let mut fields = serde_json::Map::new();
+            fields.insert("exit_code".to_owned(), exit.into());
+            json_line("ERROR", message, fields);
+        }
+    }
+}
+
+/// `tracing-subscriber`'s JSON shape: timestamp, level, fields (with `message`), target.
+fn json_line(level: &str, message: &str, mut fields: serde_json::Map<String, serde_json::Value>) {
+    fields.insert("message".to_owned(), message.into());
+    let record = serde_json::json!({
+        "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "level": level,
+        "fields": fields,
+        "target": "callrecon",
+    });
+    write_line(&record.to_string());
+}
+
+fn write_line(line: &str) {
+    let mut text = String::with_capacity(line.len() + 1);
+    text.push_str(line);
+    text.push('\n');
+    let _ = Stderr.write_all(text.as_bytes());
+}
+
+/// stderr, written between progress bar redraws.
+struct Stderr;
+
+impl Write for Stderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        crate::progress::suspend(|| std::io::stderr().lock().write_all(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}

@@ -1,0 +1,125 @@
+//! The report step of `report` and `run`: refuse a window past the retention, reconcile and
+//! write the report (and the orphans and numbers files) atomically, tally the spend, then
+//! prune past the retention and raise the missed-webhooks alarm. A dry run writes the report
+//! (to stdout unless told otherwise) and nothing else.
+
+use crate::app::{Plan, print_lines};
+use crate::cli::ReportOutArgs;
+use crate::error::{Exit, Stopped, UsageError};
+use crate::store::Store;
+use crate::summary::Recorder;
+use crate::{reconcile, report, timefmt};
+use anyhow::Result;
+use chrono::Duration;
+use std::path::PathBuf;
+
+/// Refuses a window older than the retention horizon: its calls and audit trail are gone, so
+/// its report could not be right.
+pub fn check_retention(plan: &Plan) -> Result<()> {
+    let horizon = plan.now - Duration::days(plan.retain_days.into());
+    if plan.window.from < horizon {
+        return Err(UsageError::new(format!(
+            "the window starts {}, older than the {}-day retention (before {}); callrecon no \
+             longer keeps what such a report needs. Raise --retain-days to report it",
+            timefmt::format_utc(plan.window.from),
+            plan.retain_days,
+            timefmt::format_utc(horizon)
+        )));
+    }
+    Ok(())
+}
+
+/// After a report: the summary, pruning past the retention, and the missed-webhooks alarm.
+pub fn finish_report(
+    store: &mut Store,
+    plan: &Plan,
+    out: &ReportOutArgs,
+    written: Written,
+    rec: &mut Recorder,
+) -> Result<()> {
+    print_lines(written.lines());
+    rec.reported(&written);
+    // A dry run leaves everything but the landed data as it was, old rows included.
+    let cutoff = plan.now - Duration::days(plan.retain_days.into());
+    let pruned = if out.dry_run {
+        Default::default()
+    } else {
+        store.prune(cutoff.timestamp())?
+    };
+    if pruned.rows > 0 {
+        tracing::info!(
+            "pruned {} row(s) older than {} days",
+            pruned.rows,
+            plan.retain_days
+        );
+    }
+    if let Some(limit) = out.fail_if_missed_webhooks {
+        let pct = written.summary.missed_webhooks_pct();
+        if pct > limit {
+            return Err(anyhow::Error::new(Stopped {
+                exit: Exit::Alarm,
+                message: format!(
+                    "{pct:.1}% of final statuses had to be backfilled (more than \
+                     --fail-if-missed-webhooks {limit}): the StatusCallback endpoint probably \
+                     missed webhooks; the report and write-back are complete"
+                ),
+            }));
+        }
+    }
+    Ok(())
+}
+
+/// What `report` produced: the reconciliation's summary, the spend, and the files written.
+pub struct Written {
+    pub summary: reconcile::Summary,
+    pub spend: Vec<report::spend::Spend>,
+    pub files: Vec<String>,
+}
+
+impl Written {
+    pub fn lines(&self) -> Vec<String> {
+        let spend = self.spend.iter().map(|s| {
+            format!(
+                "spend: {} {} {} over {} priced call(s)",
+                s.outcome, s.total, s.price_unit, s.calls
+            )
+        });
+        self.files
+            .iter()
+            .cloned()
+            .chain(self.summary.lines())
+            .chain(spend)
+            .collect()
+    }
+}
+
+/// Reconciles, writes the report atomically (on any error the destination is untouched),
+/// then the orphans and numbers files when asked for.
+pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> Result<Written> {
+    check_retention(plan)?;
+    let opts = plan.report_options(out);
+    // Refuse before creating anything at the destination.
+    reconcile::check_landed(store, opts.window, opts.match_delay, opts.now)?;
+    // A dry run shows its report on stdout unless told where to put it.
+    let dest = out.out.clone().unwrap_or_else(|| PathBuf::from("-"));
+    let writer = report::Writer::create(&dest)?.excel_safe(out.excel_safe);
+    let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, writer)?;
+    let spend = report::spend::tally(&store.conn)?;
+    let mut files = Vec::new();
+    if dest.as_os_str() != "-" {
+        files.push(format!("report written to {}", dest.display()));
+    }
+    if let Some(path) = &out.orphans_out {
+        let n = report::orphans::write(&store.conn, opts.window, path, out.excel_safe)?;
+        files.push(format!("{n} orphan call(s) written to {}", path.display()));
+    }
+    if let Some(path) = &out.numbers_out {
+        let n = report::numbers::write(&store.conn, path, out.excel_safe)?;
+        files.push(format!("{n} number(s) written to {}", path.display()));
+    }
+    Ok(Written {
+        summary,
+        spend,
+        files,
+    })
+}
