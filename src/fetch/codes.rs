@@ -9,11 +9,13 @@
 use super::{Options, Summary, query_matched, skip_if_transient};
 use crate::phone::Normalizer;
 use crate::store::Store;
-use crate::twilio::model::AlertsPage;
+use crate::twilio::model::{Alert, AlertsPage};
 use crate::twilio::{ApiError, Client};
 use anyhow::Result;
 use chrono::{Duration, Utc};
+use futures::StreamExt;
 use rusqlite::params;
+use tokio::sync::mpsc;
 
 /// Monitor answers nothing older than this (notes §2.2); a minute of margin keeps the
 /// request valid while it waits in the limiter.
@@ -38,21 +40,58 @@ pub async fn sweep_alerts(
             crate::timefmt::format_utc(start)
         ));
     }
+    // Monitor's StartDate/EndDate take a time to the second (notes §2.2): the range is swept
+    // in slices side by side, like the calls, and landed by this one writer.
+    let mut slices = opts.max_in_flight.max(1) as i32;
+    if end - start < Duration::minutes(slices.into()) {
+        slices = 1;
+    }
+    let step = (end - start) / slices;
     let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let (start, end) = (fmt(start), fmt(end));
-    let first = client.alerts_url(&[
-        ("StartDate", start.as_str()),
-        ("EndDate", end.as_str()),
-        ("PageSize", "1000"),
-    ]);
-    let listed = client
-        .list(first, |page: AlertsPage| {
-            summary.alerts += store.land_alerts(&page.alerts, Utc::now().timestamp())? as u64;
+    let urls: Vec<url::Url> = (0..slices)
+        .map(|i| {
+            let a = start + step * i;
+            let b = if i + 1 == slices {
+                end
+            } else {
+                start + step * (i + 1) - Duration::seconds(1)
+            };
+            client.alerts_url(&[
+                ("StartDate", &fmt(a)),
+                ("EndDate", &fmt(b)),
+                ("PageSize", "1000"),
+            ])
+        })
+        .collect();
+    let (tx, mut rx) = mpsc::channel::<Vec<Alert>>(urls.len() * 2);
+    let pagers = async move {
+        let mut running = futures::stream::iter(urls.into_iter().map(|url| {
+            let tx = tx.clone();
+            async move {
+                let mut pager = client.pager(url);
+                while let Some(page) = pager.next_page::<AlertsPage>().await? {
+                    if tx.send(page.alerts).await.is_err() {
+                        break;
+                    }
+                }
+                Ok::<(), anyhow::Error>(())
+            }
+        }))
+        .buffer_unordered(opts.max_in_flight.max(1));
+        while let Some(done) = running.next().await {
+            done?;
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    let writer = async {
+        while let Some(alerts) = rx.recv().await {
+            summary.alerts += store.land_alerts(&alerts, Utc::now().timestamp())? as u64;
             crate::failpoint::hit("fetch.alerts-page");
             crate::stop::check()?;
-            Ok(true)
-        })
-        .await;
+        }
+        Ok::<(), anyhow::Error>(())
+    };
+    let listed = tokio::try_join!(pagers, writer).map(|_| ());
     match listed {
         Ok(()) => Ok(()),
         Err(e) => match e.downcast_ref::<ApiError>().and_then(ApiError::status) {
@@ -93,13 +132,17 @@ pub async fn read_notifications(
     opts: &Options,
     summary: &mut Summary,
 ) -> Result<()> {
-    let candidates: Vec<(String, Option<String>)> = query_matched(store, numbers, opts, |conn| {
-        let mut stmt = conn.prepare(CANDIDATES)?;
-        let rows = stmt
-            .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        Ok(rows)
-    })?;
+    if opts.max_notification_lookups == 0 {
+        return Ok(());
+    }
+    let candidates: Vec<(String, Option<String>)> =
+        query_matched(store, numbers, opts, false, |conn| {
+            let mut stmt = conn.prepare(CANDIDATES)?;
+            let rows = stmt
+                .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(rows)
+        })?;
     // A child leg's <Dial> errors are filed on its parent: read both.
     let mut sids: Vec<String> = Vec::new();
     for (sid, parent) in candidates {

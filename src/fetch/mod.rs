@@ -166,14 +166,22 @@ fn caller_ids(store: &Store, numbers: &mut Normalizer) -> Result<Option<Vec<Stri
 }
 
 /// Scans and matches the window (as `report` will) and runs `query` over the working tables.
+/// With `rescan` false the ledger rows of the last scan (temp tables live as long as the
+/// connection) are only matched again: calls landed since may match, the ledger did not move.
 fn query_matched<T>(
     store: &mut Store,
     numbers: &mut Normalizer,
     opts: &Options,
+    rescan: bool,
     query: impl FnOnce(&rusqlite::Connection) -> Result<T>,
 ) -> Result<T> {
     let tx = store.conn.transaction()?;
-    reconcile::prepare(&tx, numbers, opts.window, opts.match_delay)?;
+    if rescan {
+        reconcile::prepare(&tx, numbers, opts.window, opts.match_delay)?;
+    } else {
+        tx.execute_batch("UPDATE w_rows SET match_sid = NULL, matched_by = NULL")?;
+        reconcile::matching::match_rows(&tx, opts.match_delay)?;
+    }
     let result = query(&tx)?;
     tx.commit()?;
     Ok(result)

@@ -18,7 +18,7 @@ pub async fn look_up(
     opts: &Options,
     summary: &mut Summary,
 ) -> Result<()> {
-    let mut sids: Vec<String> = query_matched(store, numbers, opts, |conn| {
+    let mut sids: Vec<String> = query_matched(store, numbers, opts, true, |conn| {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT sid FROM w_rows
              WHERE sid IS NOT NULL

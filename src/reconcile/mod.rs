@@ -278,7 +278,13 @@ fn stream_rows(
         let needs_twilio_code = r.get::<_, Option<i64>>(7)?.is_none()
             && r.get::<_, Option<i64>>(9)?.is_none()
             && r.get::<_, Option<i64>>(10)?.is_none();
-        let (alert, notification) = match (&call_sid, needs_twilio_code) {
+        // Twilio-side codes explain calls that did not connect; a completed or still running
+        // call is not looked up (two queries a row, most rows of a big window).
+        let unconnected = matches!(
+            call_status.as_deref(),
+            Some("failed" | "busy" | "no-answer" | "canceled")
+        );
+        let (alert, notification) = match (&call_sid, needs_twilio_code && unconnected) {
             (Some(sid), true) => {
                 let alert = finder.alert(sid, parent.as_deref())?;
                 let notification = match alert {

@@ -1,6 +1,7 @@
 //! Landing: Twilio's calls into `recon_calls`, one transaction per page.
 //!
-//! A page is upserted by `sid`. When the same call arrives twice (two partitions, a rerun, a
+//! A page is appended to a staging table (no index to update) and merged into `recon_calls`
+//! by `sid`, in SID order. When the same call arrives twice (two partitions, a rerun, a
 //! status that changed while the run paged), the copy with the newest `date_updated` wins, so
 //! the order in which pages land does not matter.
 
@@ -10,21 +11,6 @@ use crate::timefmt::parse_rfc2822;
 use crate::twilio::model::{Alert, Call, Notification};
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, params};
-
-const UPSERT: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid, direction,
-        from_raw, to_raw, from_norm, to_norm, status, date_created, date_updated, start_time,
-        end_time, call_time, duration, price, price_unit, answered_by, landed_at)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
-    ON CONFLICT(sid) DO UPDATE SET
-        account_sid = excluded.account_sid, parent_call_sid = excluded.parent_call_sid,
-        direction = excluded.direction, from_raw = excluded.from_raw, to_raw = excluded.to_raw,
-        from_norm = excluded.from_norm, to_norm = excluded.to_norm, status = excluded.status,
-        date_created = excluded.date_created, date_updated = excluded.date_updated,
-        start_time = excluded.start_time, end_time = excluded.end_time,
-        call_time = excluded.call_time, duration = excluded.duration, price = excluded.price,
-        price_unit = excluded.price_unit, answered_by = excluded.answered_by,
-        landed_at = excluded.landed_at
-    WHERE coalesce(excluded.date_updated, 0) >= coalesce(recon_calls.date_updated, 0)";
 
 /// Appends calls to the staging table, in listing order (no index to update: the cost of a
 /// page is its own rows).
@@ -58,12 +44,24 @@ const MERGE: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid,
 /// application's writers wait a fraction of a second.
 const MERGE_CHUNK: i64 = 50_000;
 
-/// Upserts calls inside the caller's transaction.
-fn upsert_calls(tx: &Connection, calls: &[Call], numbers: &mut Normalizer, now: i64) -> Result<()> {
-    write_calls(tx, UPSERT, calls, numbers, now)
+/// Merges one chunk of staged calls inside the caller's transaction; returns how many.
+fn merge_chunk(tx: &Connection) -> Result<i64> {
+    let n: i64 = tx.query_row(
+        "SELECT count(*) FROM (SELECT 1 FROM recon_staged LIMIT ?1)",
+        [MERGE_CHUNK],
+        |r| r.get(0),
+    )?;
+    if n > 0 {
+        tx.execute(MERGE, [MERGE_CHUNK])?;
+        tx.execute(
+            "DELETE FROM recon_staged WHERE rowid IN (SELECT rowid FROM recon_staged ORDER BY rowid LIMIT ?1)",
+            [MERGE_CHUNK],
+        )?;
+    }
+    Ok(n)
 }
 
-/// Writes calls with `sql` (upsert or stage), one prepared statement for the page.
+/// Writes calls with `sql`, one prepared statement for the page.
 fn write_calls(
     tx: &Connection,
     sql: &str,
@@ -122,7 +120,8 @@ pub struct Page<'a> {
 }
 
 impl Store {
-    /// Upserts one page of calls in one transaction. Returns how many calls it held.
+    /// Lands calls straight into `recon_calls` (staged and merged in one transaction): for
+    /// calls fetched one by one, and pages outside a resumable listing.
     pub fn land_calls(
         &mut self,
         calls: &[Call],
@@ -130,7 +129,8 @@ impl Store {
         now: i64,
     ) -> Result<usize> {
         let tx = self.conn.transaction()?;
-        upsert_calls(&tx, calls, numbers, now)?;
+        write_calls(&tx, STAGE, calls, numbers, now)?;
+        while merge_chunk(&tx)? > 0 {}
         tx.commit()?;
         Ok(calls.len())
     }
@@ -141,19 +141,10 @@ impl Store {
         let mut merged = 0u64;
         loop {
             let tx = self.conn.transaction()?;
-            let n: i64 = tx.query_row(
-                "SELECT count(*) FROM (SELECT 1 FROM recon_staged LIMIT ?1)",
-                [MERGE_CHUNK],
-                |r| r.get(0),
-            )?;
+            let n = merge_chunk(&tx)?;
             if n == 0 {
                 break;
             }
-            tx.execute(MERGE, [MERGE_CHUNK])?;
-            tx.execute(
-                "DELETE FROM recon_staged WHERE rowid IN (SELECT rowid FROM recon_staged ORDER BY rowid LIMIT ?1)",
-                [MERGE_CHUNK],
-            )?;
             crate::failpoint::hit("merge.before-commit");
             tx.commit()?;
             merged += n as u64;
