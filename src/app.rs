@@ -249,6 +249,8 @@ fn cmd_report(args: ReportArgs, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     rec.plan(&plan, args.out.dry_run);
     let _lock = lock::acquire(&plan.db)?;
+    // SIGINT/SIGTERM and --max-runtime stop a report cleanly too: no report, no half write-back.
+    stop::install(plan.max_runtime);
     let mut store = Store::open(&plan.db, OpenMode::MustExist)?;
     let written = write_report(&mut store, &mut plan, &args.out)?;
     finish_report(&mut store, &plan, &args.out, written, rec)
