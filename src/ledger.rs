@@ -153,7 +153,7 @@ pub fn import_csv(conn: &mut Connection, csv_path: &Path) -> Result<ImportStats>
         )));
     }
     let idx: Vec<Option<usize>> = COLUMNS.iter().map(|c| position(c)).collect();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut stats = ImportStats::default();
     for (n, record) in reader.records().enumerate() {
         let line = n + 2;

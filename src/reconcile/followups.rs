@@ -20,7 +20,7 @@ pub struct Stats {
 pub fn record(conn: &mut Connection, opts: &Options) -> Result<Stats> {
     let (from, to) = (opts.window.from.timestamp(), opts.window.to.timestamp());
     let now = opts.now.timestamp();
-    let tx = conn.transaction()?;
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // New rows to follow up, first seen unresolved by this window.
     tx.execute(
         "INSERT INTO recon_followups (ledger_id, reason, window_from, window_to, intended_ts, call_sid)

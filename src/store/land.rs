@@ -10,7 +10,7 @@ use crate::phone::Normalizer;
 use crate::timefmt::parse_rfc2822;
 use crate::twilio::model::{Alert, Call, Notification};
 use anyhow::Result;
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Appends calls to the staging table, in listing order (no index to update: the cost of a
 /// page is its own rows).
@@ -128,7 +128,9 @@ impl Store {
         numbers: &mut Normalizer,
         now: i64,
     ) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         write_calls(&tx, STAGE, calls, numbers, now)?;
         while merge_chunk(&tx)? > 0 {}
         tx.commit()?;
@@ -140,7 +142,9 @@ impl Store {
     pub fn merge_staged(&mut self) -> Result<u64> {
         let mut merged = 0u64;
         loop {
-            let tx = self.conn.transaction()?;
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let n = merge_chunk(&tx)?;
             if n == 0 {
                 break;
@@ -156,7 +160,9 @@ impl Store {
     /// the partition's progress in one transaction: after a crash, the next run resumes at
     /// exactly the first page not landed.
     pub fn land_page(&mut self, page: &Page, numbers: &mut Normalizer, now: i64) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         write_calls(&tx, STAGE, page.calls, numbers, now)?;
         crate::failpoint::hit("land.before-progress");
         let done = page.next_uri.is_none();
@@ -314,7 +320,9 @@ pub fn message_of(text: Option<&str>) -> Option<String> {
 impl Store {
     /// Upserts one page of Monitor alerts in one transaction.
     pub fn land_alerts(&mut self, alerts: &[Alert], now: i64) -> Result<usize> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut landed = 0;
         {
             let mut stmt = tx.prepare_cached(
@@ -363,7 +371,9 @@ impl Store {
         found: &[Notification],
         now: i64,
     ) -> Result<()> {
-        let tx = self.conn.transaction()?;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
         {
             let mut stmt = tx.prepare_cached(
                 "INSERT INTO recon_notifications (sid, call_sid, error_code, error_code_raw, log,

@@ -17,7 +17,11 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How long a statement waits for the application's write lock before failing. The
+/// How long a statement waits for the application's write lock before failing. Every write
+/// transaction callrecon opens is IMMEDIATE: it takes the write lock first, so it waits on the
+/// busy timeout. A deferred one that read first and wrote later would fail at once with
+/// "database is locked" whenever the application committed in between (SQLite cannot upgrade a
+/// stale WAL snapshot). The
 /// application's transactions are short; a minute covers a slow disk with a wide margin.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
