@@ -6,7 +6,7 @@
 //! Monitor keeps alerts for 30 days and a key may lack permission for it: both degrade to a
 //! note in the summary, never a failed run.
 
-use super::{Options, Summary, query_matched, skip_if_transient};
+use super::{Options, Summary, query_matched, skip_if_transient, within_bound};
 use crate::phone::Normalizer;
 use crate::store::Store;
 use crate::twilio::model::{Alert, AlertsPage};
@@ -147,21 +147,16 @@ pub async fn read_notifications(
     let mut sids: Vec<String> = Vec::new();
     for (sid, parent) in candidates {
         sids.push(sid);
-        if let Some(parent) = parent
-            && !sids.contains(&parent)
-        {
-            sids.push(parent);
-        }
+        sids.extend(parent);
     }
-    summary.notifications_skipped = sids.len().saturating_sub(opts.max_notification_lookups) as u64;
-    if summary.notifications_skipped > 0 {
-        tracing::warn!(
-            "{} call(s) without an error code were not looked up (--max-notification-lookups {}); next run reads them",
-            summary.notifications_skipped,
-            opts.max_notification_lookups
-        );
-    }
-    for sid in sids.iter().take(opts.max_notification_lookups) {
+    let (sids, skipped) = within_bound(
+        sids,
+        opts.max_notification_lookups,
+        "call(s) without an error code were",
+        "--max-notification-lookups",
+    );
+    summary.notifications_skipped = skipped;
+    for sid in &sids {
         summary.notification_lookups += 1;
         match client.call_notifications(sid).await {
             Ok(Some(found)) => store.land_notifications(sid, &found, Utc::now().timestamp())?,

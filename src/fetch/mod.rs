@@ -187,6 +187,21 @@ fn query_matched<T>(
     Ok(result)
 }
 
+/// The first `max` distinct SIDs of `sids`, in order, and how many were left over; the
+/// leftovers are warned about and asked for by the next run.
+fn within_bound(sids: Vec<String>, max: usize, what: &str, flag: &str) -> (Vec<String>, u64) {
+    let mut seen = std::collections::HashSet::new();
+    let distinct: Vec<String> = sids
+        .into_iter()
+        .filter(|s| seen.insert(s.clone()))
+        .collect();
+    let skipped = distinct.len().saturating_sub(max) as u64;
+    if skipped > 0 {
+        tracing::warn!("{skipped} {what} not looked up ({flag} {max}); the next run asks for them");
+    }
+    (distinct.into_iter().take(max).collect(), skipped)
+}
+
 /// A per-call lookup still failing after retries is skipped with a warning and tried again
 /// next run (design.md); a refusal (401/403, another 4xx) is not a passing fault.
 fn skip_if_transient(err: anyhow::Error) -> Result<()> {

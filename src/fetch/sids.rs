@@ -3,7 +3,7 @@
 //! progress (they may have ended while the run paged), and calls of rows followed up from
 //! earlier windows (still in progress, or not yet priced), fetched again until they settle.
 
-use super::{Options, Summary, query_matched, skip_if_transient};
+use super::{Options, Summary, query_matched, skip_if_transient, within_bound};
 use crate::phone::Normalizer;
 use crate::reconcile::followups;
 use crate::store::Store;
@@ -42,30 +42,21 @@ pub async fn look_up(
         .query_map([from, to], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     drop(stmt);
-    for sid in transient {
-        if !sids.contains(&sid) {
-            sids.push(sid);
-        }
-    }
+    sids.extend(transient);
     let followed = followups::open_call_sids(
         &store.conn,
         opts.now.timestamp(),
         opts.followup_max_age.num_seconds(),
     )?;
-    for sid in followed {
-        if !sids.contains(&sid) {
-            sids.push(sid);
-        }
-    }
-    summary.sids_skipped = sids.len().saturating_sub(opts.max_sid_lookups) as u64;
-    if summary.sids_skipped > 0 {
-        tracing::warn!(
-            "{} call SID(s) were not looked up (--max-sid-lookups {}); they are looked up next run",
-            summary.sids_skipped,
-            opts.max_sid_lookups
-        );
-    }
-    for sid in sids.iter().take(opts.max_sid_lookups) {
+    sids.extend(followed);
+    let (sids, skipped) = within_bound(
+        sids,
+        opts.max_sid_lookups,
+        "call SID(s) were",
+        "--max-sid-lookups",
+    );
+    summary.sids_skipped = skipped;
+    for sid in &sids {
         summary.sid_lookups += 1;
         let found = client
             .fetch_call(sid)
