@@ -98,8 +98,6 @@ impl Written {
 pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> Result<Written> {
     check_retention(plan)?;
     let opts = plan.report_options(out);
-    // Refuse before creating anything at the destination.
-    reconcile::check_landed(store, opts.window, opts.match_delay, opts.now)?;
     // A dry run shows its report on stdout unless told where to put it.
     let dest = out.out.clone().unwrap_or_else(|| PathBuf::from("-"));
     let writer = report::Writer::create(&dest)?.excel_safe(out.excel_safe);

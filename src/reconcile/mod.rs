@@ -278,21 +278,8 @@ fn stream_rows(
         let needs_twilio_code = r.get::<_, Option<i64>>(7)?.is_none()
             && r.get::<_, Option<i64>>(9)?.is_none()
             && r.get::<_, Option<i64>>(10)?.is_none();
-        // Twilio-side codes explain calls that did not connect; a completed or still running
-        // call is not looked up (two queries a row, most rows of a big window).
-        let unconnected = matches!(
-            call_status.as_deref(),
-            Some("failed" | "busy" | "no-answer" | "canceled")
-        );
-        let (alert, notification) = match (&call_sid, needs_twilio_code && unconnected) {
-            (Some(sid), true) => {
-                let alert = finder.alert(sid, parent.as_deref())?;
-                let notification = match alert {
-                    Some(_) => None,
-                    None => finder.notification(sid, parent.as_deref())?,
-                };
-                (alert, notification)
-            }
+        let (alert, notification) = match (&call_sid, needs_twilio_code) {
+            (Some(sid), true) => finder.codes(sid, parent.as_deref(), call_status.as_deref())?,
             _ => (None, None),
         };
         // Whether an E.164-shaped number can be valid is asked only where the answer can
@@ -370,34 +357,30 @@ fn stream_rows(
         {
             summary.disagreements += 1;
         }
-        // Write-back looks at the ledger as it is now: a status the application (or an
-        // earlier run) made final is never touched.
-        let current_status: Option<String> = r.get(16)?;
         let mut backfilled: bool = r.get(11)?;
-        if opts.write_back
-            && let (Some(sid), Some(status)) = (&call_sid, call_status.as_deref())
-            && is_final(status)
-            && !current_status
-                .as_deref()
-                .is_some_and(|s| is_final(s.trim()))
-        {
-            let ledger_code_empty = matches!(crate::ledger::int_value(r.get(17)?), Ok(None));
-            let code = match verdict.error_source {
-                "alert" | "notification" if ledger_code_empty => verdict.error_code,
-                _ => None,
-            };
+        if opts.write_back {
             let direction: Option<String> = r.get(26)?;
-            let top = match (direction.as_deref(), &parent) {
-                (Some("outbound-dial"), Some(p)) => p.clone(),
-                _ => sid.clone(),
+            let ledger = writeback::Ledger {
+                webhook_status: r.get(16)?,
+                webhook_error_code_empty: matches!(crate::ledger::int_value(r.get(17)?), Ok(None)),
+                call_sid: r.get(18)?,
             };
-            let ledger_sid: Option<String> = r.get(18)?;
-            let fill_sid = ledger_sid
-                .as_deref()
-                .is_none_or(|s| s.trim().is_empty())
-                .then_some(top);
-            add_writeback.execute(params![id, current_status, status, code, fill_sid])?;
-            backfilled = true;
+            let call = writeback::Matched {
+                sid: call_sid.as_deref(),
+                status: call_status.as_deref(),
+                direction: direction.as_deref(),
+                parent: parent.as_deref(),
+            };
+            if let Some(change) = writeback::decide(&ledger, &call, &verdict) {
+                add_writeback.execute(params![
+                    id,
+                    change.old_status,
+                    change.status,
+                    change.code,
+                    change.sid
+                ])?;
+                backfilled = true;
+            }
         }
         if in_window == scan::IN_WINDOW && call_status.as_deref().is_some_and(is_final) {
             summary.final_statuses += 1;

@@ -34,6 +34,26 @@ impl<'c> Finder<'c> {
         })
     }
 
+    /// The best alert, else the best notification, of a call that did not connect; a
+    /// completed or still running call is not looked up (two queries a row, on most rows of
+    /// a big window, for codes that would explain nothing).
+    pub fn codes(
+        &mut self,
+        call: &str,
+        parent: Option<&str>,
+        status: Option<&str>,
+    ) -> Result<(Option<TwilioCode>, Option<TwilioCode>)> {
+        if !matches!(status, Some("failed" | "busy" | "no-answer" | "canceled")) {
+            return Ok((None, None));
+        }
+        let alert = self.alert(call, parent)?;
+        let notification = match alert {
+            Some(_) => None,
+            None => self.notification(call, parent)?,
+        };
+        Ok((alert, notification))
+    }
+
     pub fn alert(&mut self, call: &str, parent: Option<&str>) -> Result<Option<TwilioCode>> {
         find(&mut self.alert, call, parent)
     }

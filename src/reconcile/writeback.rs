@@ -7,11 +7,74 @@
 //! never overwritten. Changes commit in small batches, each change with its audit row in the
 //! same transaction, so the application's own writes wait milliseconds, not the whole run.
 
+use super::classify::Verdict;
+use crate::twilio::model::is_final;
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// Rows per write transaction: small enough that the application's writers barely wait.
 const BATCH: usize = 256;
+
+/// The ledger row as it is now (not as the application first wrote it: write-back looks at
+/// what is there, so a status the application, or an earlier run, made final is never touched).
+#[derive(Debug, Default)]
+pub struct Ledger {
+    pub webhook_status: Option<String>,
+    pub webhook_error_code_empty: bool,
+    pub call_sid: Option<String>,
+}
+
+/// The Twilio leg the row matched.
+#[derive(Debug, Default)]
+pub struct Matched<'a> {
+    pub sid: Option<&'a str>,
+    pub status: Option<&'a str>,
+    pub direction: Option<&'a str>,
+    pub parent: Option<&'a str>,
+}
+
+/// What to write for one row, if anything (design.md, "Write-back"): Twilio's final status
+/// where the ledger's is empty or not final; beside it, a Twilio-side error code and the
+/// top-level call's SID only where those are empty.
+pub fn decide(ledger: &Ledger, call: &Matched, verdict: &Verdict) -> Option<Decided> {
+    let (sid, status) = (call.sid?, call.status?);
+    if !is_final(status)
+        || ledger
+            .webhook_status
+            .as_deref()
+            .is_some_and(|s| is_final(s.trim()))
+    {
+        return None;
+    }
+    let code = match verdict.error_source {
+        "alert" | "notification" if ledger.webhook_error_code_empty => verdict.error_code,
+        _ => None,
+    };
+    // A <Dial> child leg's top-level call is its parent, which the application placed.
+    let top = match (call.direction, call.parent) {
+        (Some("outbound-dial"), Some(parent)) => parent,
+        _ => sid,
+    };
+    let sid_empty = ledger
+        .call_sid
+        .as_deref()
+        .is_none_or(|s| s.trim().is_empty());
+    Some(Decided {
+        old_status: ledger.webhook_status.clone(),
+        status: status.to_owned(),
+        code,
+        sid: sid_empty.then(|| top.to_owned()),
+    })
+}
+
+/// A write-back decided for one row.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Decided {
+    pub old_status: Option<String>,
+    pub status: String,
+    pub code: Option<i64>,
+    pub sid: Option<String>,
+}
 
 /// One row's write-back, as the report decided it.
 struct Change {
@@ -140,4 +203,89 @@ fn start_run(conn: &Connection, at: i64) -> Result<i64> {
         [at],
     )?;
     Ok(conn.last_insert_rowid())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(source: &'static str, code: Option<i64>) -> Verdict {
+        Verdict {
+            error_source: source,
+            error_code: code,
+            ..Verdict::default()
+        }
+    }
+
+    #[test]
+    fn fills_a_missing_or_stale_status_and_only_empty_columns_beside_it() {
+        let call = Matched {
+            sid: Some("CA1"),
+            status: Some("failed"),
+            ..Matched::default()
+        };
+        let ledger = Ledger {
+            webhook_status: Some("ringing".into()),
+            webhook_error_code_empty: true,
+            call_sid: None,
+        };
+        let got = decide(&ledger, &call, &verdict("alert", Some(32016))).unwrap();
+        assert_eq!(
+            got,
+            Decided {
+                old_status: Some("ringing".into()),
+                status: "failed".into(),
+                code: Some(32016),
+                sid: Some("CA1".into())
+            }
+        );
+        // A code from the ledger itself is not written back, nor over an existing one.
+        let got = decide(&ledger, &call, &verdict("webhook-sip", None)).unwrap();
+        assert_eq!(got.code, None);
+        let full = Ledger {
+            webhook_error_code_empty: false,
+            call_sid: Some("CA1".into()),
+            ..ledger
+        };
+        let got = decide(&full, &call, &verdict("alert", Some(32016))).unwrap();
+        assert_eq!((got.code, got.sid), (None, None));
+    }
+
+    #[test]
+    fn never_touches_a_final_status_nor_writes_a_transient_one() {
+        let call = Matched {
+            sid: Some("CA1"),
+            status: Some("completed"),
+            ..Matched::default()
+        };
+        let ledger = Ledger {
+            webhook_status: Some("busy".into()),
+            ..Ledger::default()
+        };
+        assert_eq!(decide(&ledger, &call, &verdict("", None)), None);
+        let running = Matched {
+            status: Some("in-progress"),
+            ..call
+        };
+        assert_eq!(
+            decide(&Ledger::default(), &running, &verdict("", None)),
+            None
+        );
+        assert_eq!(
+            decide(&Ledger::default(), &Matched::default(), &verdict("", None)),
+            None
+        );
+    }
+
+    #[test]
+    fn a_child_legs_top_level_call_is_its_parent() {
+        let call = Matched {
+            sid: Some("CA2"),
+            status: Some("busy"),
+            direction: Some("outbound-dial"),
+            parent: Some("CA1"),
+        };
+        let got = decide(&Ledger::default(), &call, &verdict("", None)).unwrap();
+        assert_eq!(got.sid.as_deref(), Some("CA1"));
+    }
 }

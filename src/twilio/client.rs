@@ -8,7 +8,7 @@
 
 use super::error::ApiError;
 use super::inflight::InFlight;
-use super::model::{Call, CallsPage, ErrorBody, Notification, NotificationsPage, Paged};
+use super::model::{Call, ErrorBody, Notification, NotificationsPage, Paged};
 use super::retry::{Decision, RetryPolicy, parse_retry_after};
 use anyhow::{Context, Result};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -211,14 +211,6 @@ impl Client {
             next: Some(first),
             seen: HashSet::new(),
         }
-    }
-
-    /// Lists calls (see [`Client::list`]).
-    pub async fn list_calls<F>(&self, first: Url, on_page: F) -> Result<()>
-    where
-        F: FnMut(CallsPage) -> Result<bool>,
-    {
-        self.list(first, on_page).await
     }
 
     /// `/v1/Alerts` on Monitor's origin (the `--base-url` origin when one was given).
