@@ -219,32 +219,9 @@ fn a_closed_stdout_pipe_is_not_an_error() {
     let (cfg, data) = crate::scenario::dataset();
     let sim = Sim::with_dataset(cfg, data);
     let dir = TestDir::new();
-    let db = dir.path("ledger.db");
-    callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    let mut cmd = against(&sim);
-    cmd.args(["fetch", "--db"]).arg(&db).args([
-        "--from",
-        crate::scenario::FROM,
-        "--to",
-        crate::scenario::TO,
-        "--now",
-        crate::scenario::NOW,
-    ]);
-    run(&mut cmd, 0);
-    let mut child = callrecon()
-        .args(["report", "--db"])
-        .arg(&db)
-        .args([
-            "--from",
-            crate::scenario::FROM,
-            "--to",
-            crate::scenario::TO,
-            "--now",
-            crate::scenario::NOW,
-            "--include-completed",
-            "--out",
-            "-",
-        ])
+    run(&mut crate::scenario::command(&sim, &dir, "fetch"), 0);
+    let mut child = crate::scenario::command(&sim, &dir, "report")
+        .args(["--include-completed", "--out", "-"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

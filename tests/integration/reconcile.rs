@@ -5,21 +5,8 @@ use crate::scenario::{self, sid};
 use crate::util::*;
 
 fn run_scenario(dir: &TestDir, sim: &Sim, extra: &[&str]) -> std::process::Output {
-    let db = dir.path("ledger.db");
-    if !db.exists() {
-        callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    }
-    let mut cmd = against(sim);
-    cmd.args(["run", "--db"]).arg(&db).args([
-        "--from",
-        scenario::FROM,
-        "--to",
-        scenario::TO,
-        "--now",
-        scenario::NOW,
-        "--out",
-    ]);
-    cmd.arg(dir.path("report.csv")).args(extra);
+    let mut cmd = scenario::command(sim, dir, "run");
+    cmd.arg("--out").arg(dir.path("report.csv")).args(extra);
     run(&mut cmd, 0)
 }
 

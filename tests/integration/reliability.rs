@@ -319,21 +319,8 @@ fn reports_are_private_and_excel_safe_on_request() {
         .external_ref = Some("=HYPERLINK(\"http://evil\")".into());
     let sim = Sim::with_dataset(cfg, data);
     let dir = TestDir::new();
-    let db = dir.path("ledger.db");
-    callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    let mut cmd = against(&sim);
-    cmd.args(["run", "--db"])
-        .arg(&db)
-        .args([
-            "--from",
-            crate::scenario::FROM,
-            "--to",
-            crate::scenario::TO,
-            "--now",
-            crate::scenario::NOW,
-            "--excel-safe",
-            "--out",
-        ])
+    let mut cmd = crate::scenario::command(&sim, &dir, "run");
+    cmd.args(["--excel-safe", "--out"])
         .arg(dir.path("report.csv"));
     run(&mut cmd, 0);
     use std::os::unix::fs::PermissionsExt;
@@ -360,31 +347,14 @@ fn a_local_io_error_exits_1_and_an_alarm_exits_5_after_writing() {
     let (cfg, data) = crate::scenario::dataset();
     let sim = Sim::with_dataset(cfg, data);
     let dir = TestDir::new();
-    let db = dir.path("ledger.db");
-    callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    let window = [
-        "--from",
-        crate::scenario::FROM,
-        "--to",
-        crate::scenario::TO,
-        "--now",
-        crate::scenario::NOW,
-    ];
-    let mut cmd = against(&sim);
-    cmd.args(["run", "--db"])
-        .arg(&db)
-        .args(window)
-        .arg("--out")
-        .arg(dir.path("no/such/folder/r.csv"));
+    let mut cmd = crate::scenario::command(&sim, &dir, "run");
+    cmd.arg("--out").arg(dir.path("no/such/folder/r.csv"));
     let out = run(&mut cmd, 1);
     assert!(stderr(&out).contains("no/such/folder"), "{}", stderr(&out));
     // Most of the day's final statuses were never delivered by a webhook: exit 5, but the
     // report and write-back are done.
-    let mut cmd = against(&sim);
-    cmd.args(["run", "--db"])
-        .arg(&db)
-        .args(window)
-        .arg("--out")
+    let mut cmd = crate::scenario::command(&sim, &dir, "run");
+    cmd.arg("--out")
         .arg(dir.path("r.csv"))
         .args(["--fail-if-missed-webhooks", "10"]);
     let out = run(&mut cmd, 5);
@@ -402,20 +372,8 @@ fn windows_past_the_retention_are_refused_and_old_data_is_pruned() {
     let sim = Sim::with_dataset(cfg, data);
     let dir = TestDir::new();
     let db = dir.path("ledger.db");
-    callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    let mut cmd = against(&sim);
-    cmd.args(["run", "--db"])
-        .arg(&db)
-        .args([
-            "--from",
-            crate::scenario::FROM,
-            "--to",
-            crate::scenario::TO,
-            "--now",
-            crate::scenario::NOW,
-        ])
-        .arg("--out")
-        .arg(dir.path("r.csv"));
+    let mut cmd = crate::scenario::command(&sim, &dir, "run");
+    cmd.arg("--out").arg(dir.path("r.csv"));
     run(&mut cmd, 0);
     assert!(count(&db, "SELECT count(*) FROM recon_calls") > 0);
     // Ninety days on, a 30-day retention refuses the old window and a new run prunes it.

@@ -2,10 +2,12 @@
 //! design.md: SID and heuristic matching, two rows to one number, child legs, every outcome,
 //! the window's edges, null RFC 2822 fields, every `intended_at` form, unreadable rows.
 
+use crate::util::{Sim, TestDir, against};
 use callrecon::ledger::LedgerRow;
 use callrecon::simulator::{DEFAULT_ACCOUNT_SID, Dataset, SimConfig};
 use callrecon::timefmt::{format_rfc2822, parse_bound};
 use callrecon::twilio::model::Call;
+use std::process::Command;
 
 pub const DAY: &str = "2026-03-10";
 pub const FROM: &str = "2026-03-10T00:00:00Z";
@@ -145,4 +147,18 @@ pub fn dataset() -> (SimConfig, Dataset) {
     let cfg = SimConfig::new(0, 1, callrecon::timefmt::parse_day(DAY).unwrap(), 2);
     let now = parse_bound(NOW).unwrap();
     (cfg, Dataset::from_parts(calls, ledger, now))
+}
+
+/// `callrecon VERB --db DIR/ledger.db` over the hand-made day (its window and clock) against
+/// `sim`; the simulator's ledger is written there on first use.
+pub fn command(sim: &Sim, dir: &TestDir, verb: &str) -> Command {
+    let db = dir.path("ledger.db");
+    if !db.exists() {
+        callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
+    }
+    let mut cmd = against(sim);
+    cmd.args([verb, "--db"])
+        .arg(&db)
+        .args(["--from", FROM, "--to", TO, "--now", NOW]);
+    cmd
 }

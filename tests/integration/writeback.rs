@@ -20,7 +20,9 @@ fn run_window(sim: &Sim, dir: &TestDir, from: &str, to: &str, now: &str, extra: 
 }
 
 fn run_day(sim: &Sim, dir: &TestDir, extra: &[&str]) -> String {
-    run_window(sim, dir, scenario::FROM, scenario::TO, scenario::NOW, extra)
+    let mut cmd = scenario::command(sim, dir, "run");
+    cmd.arg("--out").arg(dir.path("report.csv")).args(extra);
+    stderr(&run(&mut cmd, 0))
 }
 
 fn ledger_dump(dir: &TestDir) -> Vec<ledger::LedgerRow> {
