@@ -1,48 +1,90 @@
-//! Listing the window's calls: its partitions paged side by side, landed by one writer,
-//! resumably.
+//! Listing the window: its calls in partitions paged side by side and its Monitor alerts
+//! beside them, landed by one writer, resumably.
 //!
-//! Every partition ([`super::partitions`]) is paged by its own future, at most
-//! `--max-in-flight` at once (the client's adaptive cap bounds the requests themselves);
-//! pages come back through a bounded channel to the one task that owns the database, which
-//! lands each page with its partition's progress in one transaction. So memory stays a few
-//! pages deep, SQLite has a single writer, and a fetch killed or stopped part-way is resumed
-//! by the next one over the same window: finished partitions are skipped, the others continue
-//! from their stored `next_page_uri`. A page token Twilio no longer accepts (HTTP 400/404 on a
-//! resumed page) restarts that partition from its first page.
+//! The network side ([`produce`]) asks, all at once: the first page of every day the ledger
+//! does not show to be big, the time-filter probe, and the alerts sweep; then it pages the
+//! partitions of the big days, at most `--max-in-flight` at once (the client's adaptive cap
+//! bounds the requests themselves). Pages come back through a bounded channel to the one task
+//! that owns the database ([`Writer`]), which lands each page with its partition's progress in
+//! one transaction and, while the next page is on its way, merges what it staged. So memory
+//! stays a few pages deep, SQLite has a single writer, every request slot stays busy while
+//! there is work, and a fetch killed or stopped part-way is resumed by the next one over the
+//! same window: finished partitions are skipped, the others continue from their stored
+//! `next_page_uri`. A page token Twilio no longer accepts (HTTP 400/404 on a resumed page)
+//! restarts that partition from its first page.
 
 use super::partitions::{self, Partition, Split, TimeFilter};
-use super::{Options, Summary};
+use super::shape::DayShape;
+use super::{Options, Summary, codes};
 use crate::phone::Normalizer;
 use crate::stop;
 use crate::store::{Page, Store};
-use crate::twilio::model::{Call, CallsPage};
+use crate::twilio::model::{Alert, Call, CallsPage};
 use crate::twilio::{ApiError, Client};
 use anyhow::{Context, Result};
 use chrono::{NaiveDate, Utc};
 use futures::StreamExt;
+use std::collections::HashMap;
 use tokio::sync::mpsc;
 use url::Url;
 
-/// What a partition's pager sends to the writer.
+/// What the network side sends to the writer.
 enum Landed {
+    /// A day's first page; `complete` when it holds the whole day.
+    First {
+        day: NaiveDate,
+        calls: Vec<Call>,
+        complete: bool,
+    },
     Page {
-        part: usize,
+        key: String,
         calls: Vec<Call>,
         next: Option<String>,
     },
     /// The saved page token was refused: forget the partition's progress.
-    Restart { part: usize },
+    Restart {
+        key: String,
+    },
+    Alerts(Vec<Alert>),
 }
 
-/// Lists every partition of the window; returns the fetch id, to be marked finished by the
-/// caller once the rest of the fetch is done.
+/// What the network side decided and found, for the summary and the landed days.
+struct Listed {
+    mode: TimeFilter,
+    parts: Vec<Partition>,
+    alerts_note: Option<String>,
+}
+
+/// The plan before the first request: which days are listed how.
+struct Ahead<'a> {
+    opts: &'a Options,
+    account: &'a str,
+    /// Days whose first page is asked for: a day that fits it is listed by it.
+    first_pages: Vec<NaiveDate>,
+    /// Days the ledger shows to be bigger than a page: split at once.
+    big: Vec<NaiveDate>,
+    shapes: HashMap<NaiveDate, DayShape>,
+    /// Where each partition starts (its saved next page), for a resumed fetch.
+    resume: HashMap<String, Option<Url>>,
+}
+
+/// A listed window.
+pub struct Listing {
+    /// To be marked finished by the caller once the rest of the fetch is done.
+    pub fetch_id: i64,
+    /// The window's ledger rows are in the working tables already (read while the listing
+    /// waited for pages).
+    pub ledger_scanned: bool,
+}
+
+/// Lists every partition of the window and sweeps its alerts.
 pub async fn list_window(
     client: &Client,
     store: &mut Store,
     numbers: &mut Normalizer,
     opts: &Options,
     summary: &mut Summary,
-) -> Result<i64> {
+) -> Result<Listing> {
     let account = client.account_sid().to_owned();
     let (fetch_id, resumed) = store.open_fetch(
         &account,
@@ -55,91 +97,75 @@ pub async fn list_window(
         summary.resumed = true;
     }
     let days = opts.window.days(opts.match_delay, opts.now);
-    // A day whose first page holds all its calls needs no partitions: that page is the
-    // listing (the day after the window, at night, usually is one). Bigger days are split.
+    let mut phase = super::Phase::start();
+    let shapes = super::shape::read(&store.conn, &days, numbers)?;
     let mut whole_days = Vec::new();
-    let mut big_days = Vec::new();
-    let mut newest: Option<Call> = None;
+    let mut first_pages = Vec::new();
+    let mut big = Vec::new();
     for &day in &days {
-        let key = format!("calls:{day}");
-        if opts.split.sequential || store.progress(fetch_id, &key)?.done {
+        let rows = shapes.get(&day).map_or(0, DayShape::rows);
+        if opts.split.sequential || store.progress(fetch_id, &format!("calls:{day}"))?.done {
             whole_days.push(day);
-            continue;
-        }
-        let first = partitions::whole_day_url(client, day, opts.page_size);
-        let page: CallsPage = client
-            .get_json(&first)
-            .await
-            .with_context(|| format!("listing the calls of {day} for account {account}"))?;
-        let complete = page.next_page_uri.as_deref().is_none_or(str::is_empty);
-        let bar = crate::progress::current().partition(&key);
-        bar.inc(1, page.calls.len() as u64);
-        bar.finish();
-        let landed = Page {
-            fetch_id,
-            partition: &key,
-            calls: &page.calls,
-            next_uri: None,
-        };
-        let now = Utc::now().timestamp();
-        if complete {
-            store.land_page(&landed, numbers, now)?;
-            whole_days.push(day);
+        } else if rows >= opts.page_size as usize {
+            big.push(day);
         } else {
-            // Its calls land now; its partitions list them again, harmlessly (merged by sid).
-            store.land_calls(&page.calls, numbers, now)?;
-            if newest.is_none() {
-                newest = page.calls.first().cloned();
-            }
-            big_days.push(day);
+            first_pages.push(day);
         }
-        if complete {
-            summary.calls_listed += page.calls.len() as u64;
-        }
-        summary.pages += 1;
     }
-    let mode = match (opts.split.sequential, opts.time_filter, &newest) {
-        (true, _, _) | (_, _, None) => TimeFilter::Day,
-        (false, Some(mode), _) => mode,
-        (false, None, Some(call)) => partitions::probe_time_filter(client, call)
-            .await
-            .with_context(|| format!("asking how account {account} filters StartTime"))?,
+    let resume = resume_points(store, client, fetch_id)?;
+    phase.done("reading the ledger's days");
+    let ahead = Ahead {
+        opts,
+        account: &account,
+        first_pages,
+        big,
+        shapes,
+        resume,
     };
-    summary.time_filter = Some(mode);
-    let split = Split {
-        callers: if mode == TimeFilter::Day {
-            opts.split.callers.clone()
-        } else {
-            None
-        },
-        ..opts.split.clone()
+    let (tx, rx) = mpsc::channel::<Landed>(opts.max_in_flight.max(1) * 2);
+    let mut writer = Writer {
+        store,
+        numbers,
+        fetch_id,
+        opts,
+        summary,
+        bars: HashMap::new(),
+        staged: 0,
+        scan_pending: true,
     };
-    let planned: Vec<NaiveDate> = if opts.split.sequential {
-        days.clone()
-    } else {
-        big_days
-    };
-    let parts = partitions::plan(&planned, mode, &split, opts.page_size);
-    summary.partitions = parts.len()
-        + if opts.split.sequential {
-            0
-        } else {
-            whole_days.len()
-        };
-    // Transient statuses first, then the rest: a call that ends while the run pages is seen
-    // in one of the two (design.md).
-    let (transient, rest): (Vec<&Partition>, Vec<&Partition>) =
-        parts.iter().partition(|p| p.transient);
-    for wave in [transient, rest] {
-        page_wave(client, store, numbers, fetch_id, &wave, opts, summary)
-            .await
-            .with_context(|| format!("listing the calls of account {account}"))?;
-    }
+    // The writer gets a thread of its own: SQLite blocks, and a page landed or a merge on the
+    // thread that drives the requests would leave request slots idle meanwhile.
+    let (listed, written) = tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let landing = scope.spawn(|| writer.run(rx));
+            let listed = tokio::runtime::Handle::current().block_on(produce(client, &ahead, tx));
+            let written = landing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (listed, written)
+        })
+    });
+    // A stop or a database error ends the writer first and the requests with it.
+    written?;
+    let listed = listed?;
+    phase.done("listing the calls and alerts");
+    let ledger_scanned = !writer.scan_pending;
+    let Writer { store, summary, .. } = writer;
     store.merge_staged()?;
+    phase.done("merging the staged calls");
+    summary.time_filter = Some(listed.mode);
+    summary.alerts_note = listed.alerts_note;
+    let split_days: Vec<NaiveDate> = listed.parts.iter().map(|p| p.day).collect();
+    summary.partitions = listed.parts.len()
+        + days
+            .iter()
+            .filter(|d| !opts.split.sequential && !split_days.contains(d))
+            .count();
     let now = Utc::now().timestamp();
     for day in &days {
         let whole = format!("calls:{day}");
-        let mut keys: Vec<&str> = parts
+        let mut keys: Vec<&str> = listed
+            .parts
             .iter()
             .filter(|p| p.day == *day)
             .map(|p| p.key.as_str())
@@ -150,82 +176,166 @@ pub async fn list_window(
         store.mark_day_landed(&account, &day.to_string(), fetch_id, &keys, now)?;
         summary.days.push(day.to_string());
     }
-    Ok(fetch_id)
+    Ok(Listing {
+        fetch_id,
+        ledger_scanned,
+    })
+}
+
+/// The saved next page of every unfinished partition of the fetch; finished ones map to
+/// `None` and are skipped.
+fn resume_points(
+    store: &Store,
+    client: &Client,
+    fetch_id: i64,
+) -> Result<HashMap<String, Option<Url>>> {
+    let mut points = HashMap::new();
+    for (key, progress) in store.progress_of(fetch_id)? {
+        let url = match (&progress.next_uri, progress.done) {
+            (_, true) | (None, false) => None,
+            (Some(uri), false) => Some(client.base_url().join(uri)?),
+        };
+        if progress.done || url.is_some() {
+            points.insert(key, url);
+        }
+    }
+    Ok(points)
+}
+
+/// The network side: the first round (first pages, probe, alerts), then the partitions.
+async fn produce(client: &Client, ahead: &Ahead<'_>, tx: mpsc::Sender<Landed>) -> Result<Listed> {
+    let opts = ahead.opts;
+    let (urls, note) = codes::alert_urls(client, opts);
+    let alerts = async {
+        let land = |alerts: Vec<Alert>| {
+            let tx = tx.clone();
+            async move { tx.send(Landed::Alerts(alerts)).await.is_ok() }
+        };
+        let refused = codes::page_alerts(client, urls, opts.max_in_flight, land).await?;
+        Ok::<_, anyhow::Error>(refused.or(note))
+    };
+    let (alerts_note, (mode, parts)) = tokio::try_join!(alerts, list_calls(client, ahead, &tx))?;
+    Ok(Listed {
+        mode,
+        parts,
+        alerts_note,
+    })
+}
+
+async fn list_calls(
+    client: &Client,
+    ahead: &Ahead<'_>,
+    tx: &mpsc::Sender<Landed>,
+) -> Result<(TimeFilter, Vec<Partition>)> {
+    let opts = ahead.opts;
+    let account = ahead.account;
+    let firsts = futures::future::try_join_all(ahead.first_pages.iter().map(|&day| async move {
+        let url = partitions::whole_day_url(client, day, opts.page_size);
+        let page: CallsPage = client
+            .get_json(&url)
+            .await
+            .with_context(|| format!("listing the calls of {day} for account {account}"))?;
+        Ok::<_, anyhow::Error>((day, page))
+    }));
+    // The probe asks about the biggest day the ledger knows, beside the first pages.
+    let probe_day = ahead
+        .big
+        .iter()
+        .max_by_key(|d| ahead.shapes.get(d).map_or(0, DayShape::rows))
+        .copied();
+    let probed = async {
+        match (opts.split.sequential, opts.time_filter, probe_day) {
+            (true, _, _) => Ok(Some(TimeFilter::Day)),
+            (false, Some(mode), _) => Ok(Some(mode)),
+            (false, None, Some(day)) => probe(client, day, account).await.map(Some),
+            (false, None, None) => Ok(None),
+        }
+    };
+    let (firsts, probed) = tokio::try_join!(firsts, probed)?;
+    let mut big = ahead.big.clone();
+    for (day, page) in firsts {
+        let complete = page.next_page_uri.as_deref().is_none_or(str::is_empty);
+        if !complete {
+            big.push(day);
+        }
+        let first = Landed::First {
+            day,
+            calls: page.calls,
+            complete,
+        };
+        if tx.send(first).await.is_err() {
+            return Ok((TimeFilter::Day, Vec::new()));
+        }
+    }
+    big.sort();
+    let mode = match (probed, big.first()) {
+        (Some(mode), _) => mode,
+        (None, None) => TimeFilter::Day,
+        // Only the first pages showed a day to be big: ask about it now.
+        (None, Some(&day)) => probe(client, day, account).await?,
+    };
+    let split = Split {
+        callers: if mode == TimeFilter::Day {
+            opts.split.callers.clone()
+        } else {
+            None
+        },
+        ..opts.split.clone()
+    };
+    let days = if opts.split.sequential {
+        opts.window.days(opts.match_delay, opts.now)
+    } else {
+        big
+    };
+    let parts = partitions::plan(&days, mode, &split, opts.page_size, &ahead.shapes);
+    // Transient statuses first, then the rest: a call that ends while the run pages is seen
+    // in one of the two (design.md).
+    let (transient, rest): (Vec<&Partition>, Vec<&Partition>) =
+        parts.iter().partition(|p| p.transient);
+    for wave in [transient, rest] {
+        page_wave(client, ahead, &wave, tx)
+            .await
+            .with_context(|| format!("listing the calls of account {account}"))?;
+    }
+    Ok((mode, parts))
+}
+
+async fn probe(client: &Client, day: NaiveDate, account: &str) -> Result<TimeFilter> {
+    partitions::probe_time_filter(client, day)
+        .await
+        .with_context(|| format!("asking how account {account} filters StartTime"))
 }
 
 async fn page_wave(
     client: &Client,
-    store: &mut Store,
-    numbers: &mut Normalizer,
-    fetch_id: i64,
+    ahead: &Ahead<'_>,
     wave: &[&Partition],
-    opts: &Options,
-    summary: &mut Summary,
+    tx: &mpsc::Sender<Landed>,
 ) -> Result<()> {
     // Where each partition starts: finished ones are skipped, others resume.
     let mut starts = Vec::new();
-    for (i, part) in wave.iter().enumerate() {
-        let progress = store.progress(fetch_id, &part.key)?;
-        if progress.done {
-            continue;
-        }
+    for part in wave {
+        let resume = match ahead.resume.get(&part.key) {
+            Some(None) => continue,
+            Some(Some(url)) => Some(url.clone()),
+            None => None,
+        };
         let pairs: Vec<(&str, &str)> = part
             .query
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let first = client.calls_url(&pairs);
-        let resume = match &progress.next_uri {
-            Some(uri) => Some(client.base_url().join(uri)?),
-            None => None,
-        };
-        starts.push((i, first, resume));
+        starts.push((part.key.clone(), client.calls_url(&pairs), resume));
     }
-    let (tx, mut rx) = mpsc::channel::<Landed>(opts.max_in_flight.max(1) * 2);
-    let pagers = async move {
-        let mut running = futures::stream::iter(
-            starts
-                .into_iter()
-                .map(|(i, first, resume)| page_partition(client, i, first, resume, tx.clone())),
-        )
-        .buffer_unordered(opts.max_in_flight.max(1));
-        while let Some(done) = running.next().await {
-            done?;
-        }
-        Ok::<(), anyhow::Error>(())
-    };
-    let writer = async {
-        // A progress bar per partition, from its first landed page (drawn on a terminal only).
-        let mut bars = std::collections::HashMap::new();
-        while let Some(msg) = rx.recv().await {
-            match msg {
-                Landed::Restart { part } => store.reset_progress(fetch_id, &wave[part].key)?,
-                Landed::Page { part, calls, next } => {
-                    let bar = bars
-                        .entry(part)
-                        .or_insert_with(|| crate::progress::current().partition(&wave[part].key));
-                    bar.inc(1, calls.len() as u64);
-                    if next.is_none() {
-                        bar.finish();
-                    }
-                    let page = Page {
-                        fetch_id,
-                        partition: &wave[part].key,
-                        calls: &calls,
-                        next_uri: next.as_deref(),
-                    };
-                    store.land_page(&page, numbers, Utc::now().timestamp())?;
-                    summary.calls_listed += calls.len() as u64;
-                    summary.pages += 1;
-                    crate::failpoint::hit("fetch.page");
-                    stop::check()?;
-                }
-            }
-        }
-        Ok::<(), anyhow::Error>(())
-    };
-    // The first error (a partition that failed, a stop) ends both sides at once.
-    tokio::try_join!(pagers, writer)?;
+    let mut running = futures::stream::iter(
+        starts
+            .into_iter()
+            .map(|(key, first, resume)| page_partition(client, key, first, resume, tx)),
+    )
+    .buffer_unordered(ahead.opts.max_in_flight.max(1));
+    while let Some(done) = running.next().await {
+        done?;
+    }
     Ok(())
 }
 
@@ -233,10 +343,10 @@ async fn page_wave(
 /// writer; waits when the writer is behind, so memory stays bounded.
 async fn page_partition(
     client: &Client,
-    part: usize,
+    key: String,
     first: Url,
     resume: Option<Url>,
-    tx: mpsc::Sender<Landed>,
+    tx: &mpsc::Sender<Landed>,
 ) -> Result<()> {
     let resumed = resume.is_some();
     let mut pager = client.pager(resume.unwrap_or_else(|| first.clone()));
@@ -249,7 +359,8 @@ async fn page_partition(
                 tracing::warn!(
                     "{e:#}; the saved page token is stale, listing the partition again from its first page"
                 );
-                if tx.send(Landed::Restart { part }).await.is_err() {
+                let restart = Landed::Restart { key: key.clone() };
+                if tx.send(restart).await.is_err() {
                     return Ok(());
                 }
                 pager = client.pager(first.clone());
@@ -260,15 +371,12 @@ async fn page_partition(
         };
         fresh = true;
         let next = page.next_page_uri.filter(|u| !u.is_empty());
-        if tx
-            .send(Landed::Page {
-                part,
-                calls: page.calls,
-                next,
-            })
-            .await
-            .is_err()
-        {
+        let landed = Landed::Page {
+            key: key.clone(),
+            calls: page.calls,
+            next,
+        };
+        if tx.send(landed).await.is_err() {
             // The writer stopped (an error, a stop): nothing more to do here.
             return Ok(());
         }
@@ -280,4 +388,111 @@ fn stale_token(err: &anyhow::Error) -> bool {
     err.downcast_ref::<ApiError>()
         .and_then(ApiError::status)
         .is_some_and(|s| s == 400 || s == 404)
+}
+
+/// The one thread that owns the database while the window is listed.
+struct Writer<'a> {
+    store: &'a mut Store,
+    numbers: &'a mut Normalizer,
+    fetch_id: i64,
+    opts: &'a Options,
+    summary: &'a mut Summary,
+    /// A progress bar per partition, from its first landed page (drawn on a terminal only).
+    bars: HashMap<String, crate::progress::PartitionBar>,
+    /// Calls staged since the last merge.
+    staged: u64,
+    /// The ledger scan the SID lookups need is still to do.
+    scan_pending: bool,
+}
+
+impl Writer<'_> {
+    /// Staged calls worth merging while the next page is on its way: a merge this size takes
+    /// a few tens of milliseconds, well under a page's round trip.
+    const MERGE_WHILE_WAITING: u64 = 5_000;
+
+    /// Lands what comes until the network side is done; while nothing waits, does the work
+    /// that would otherwise follow the listing: the ledger scan, merging staged calls.
+    fn run(&mut self, mut rx: mpsc::Receiver<Landed>) -> Result<()> {
+        use tokio::sync::mpsc::error::TryRecvError;
+        loop {
+            let msg = match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(TryRecvError::Disconnected) => return Ok(()),
+                Err(TryRecvError::Empty) if self.scan_pending => {
+                    super::scan_ledger(self.store, self.numbers, self.opts)?;
+                    self.scan_pending = false;
+                    continue;
+                }
+                Err(TryRecvError::Empty) if self.staged >= Self::MERGE_WHILE_WAITING => {
+                    let merged = self.store.merge_staged_chunk(self.staged)?;
+                    self.staged = self.staged.saturating_sub(merged);
+                    continue;
+                }
+                Err(TryRecvError::Empty) => match rx.blocking_recv() {
+                    Some(msg) => msg,
+                    None => return Ok(()),
+                },
+            };
+            self.land(msg)?;
+            stop::check()?;
+        }
+    }
+
+    fn land(&mut self, msg: Landed) -> Result<()> {
+        let now = Utc::now().timestamp();
+        match msg {
+            Landed::Restart { key } => self.store.reset_progress(self.fetch_id, &key)?,
+            Landed::Alerts(alerts) => {
+                self.summary.alerts += self.store.land_alerts(&alerts, now)? as u64;
+                crate::failpoint::hit("fetch.alerts-page");
+            }
+            Landed::First {
+                day,
+                calls,
+                complete,
+            } => {
+                let key = format!("calls:{day}");
+                self.bar(&key, calls.len(), true);
+                if complete {
+                    self.land_page(&key, &calls, None, now)?;
+                } else {
+                    // Its partitions list these calls again, harmlessly (merged by sid).
+                    self.store.stage_calls(&calls, self.numbers, now)?;
+                    self.staged += calls.len() as u64;
+                    self.summary.pages += 1;
+                }
+            }
+            Landed::Page { key, calls, next } => {
+                self.bar(&key, calls.len(), next.is_none());
+                self.land_page(&key, &calls, next.as_deref(), now)?;
+                crate::failpoint::hit("fetch.page");
+            }
+        }
+        Ok(())
+    }
+
+    fn land_page(&mut self, key: &str, calls: &[Call], next: Option<&str>, now: i64) -> Result<()> {
+        let page = Page {
+            fetch_id: self.fetch_id,
+            partition: key,
+            calls,
+            next_uri: next,
+        };
+        self.store.land_page(&page, self.numbers, now)?;
+        self.staged += calls.len() as u64;
+        self.summary.calls_listed += calls.len() as u64;
+        self.summary.pages += 1;
+        Ok(())
+    }
+
+    fn bar(&mut self, key: &str, calls: usize, last: bool) {
+        let bar = self
+            .bars
+            .entry(key.to_owned())
+            .or_insert_with(|| crate::progress::current().partition(key));
+        bar.inc(1, calls as u64);
+        if last {
+            bar.finish();
+        }
+    }
 }

@@ -6,49 +6,45 @@
 //! Monitor keeps alerts for 30 days and a key may lack permission for it: both degrade to a
 //! note in the summary, never a failed run.
 
-use super::{Options, Summary, query_matched, skip_if_transient, within_bound};
+use super::{Options, Summary, Working, query_working, skip_if_transient, within_bound};
 use crate::phone::Normalizer;
 use crate::store::Store;
+use crate::twilio::ApiError;
+use crate::twilio::Client;
 use crate::twilio::model::{Alert, AlertsPage};
-use crate::twilio::{ApiError, Client};
 use anyhow::Result;
 use chrono::{Duration, Utc};
 use futures::StreamExt;
 use rusqlite::params;
-use tokio::sync::mpsc;
 
 /// Monitor answers nothing older than this (notes §2.2); a minute of margin keeps the
 /// request valid while it waits in the limiter.
 const ALERT_RETENTION: Duration = Duration::days(30);
 
-pub async fn sweep_alerts(
-    client: &Client,
-    store: &mut Store,
-    opts: &Options,
-    summary: &mut Summary,
-) -> Result<()> {
+/// The requests of the window's Monitor alerts sweep, or why there is none (the note).
+pub fn alert_urls(client: &Client, opts: &Options) -> (Vec<url::Url>, Option<String>) {
     let oldest = opts.now - ALERT_RETENTION + Duration::minutes(1);
     let start = opts.window.from.max(oldest);
     let end = (opts.window.to + opts.match_delay).min(opts.now);
     if start >= end {
-        summary.alerts_note = Some("window older than Monitor's 30 days: skipped".into());
-        return Ok(());
+        let note = "window older than Monitor's 30 days: skipped".to_owned();
+        return (Vec::new(), Some(note));
     }
-    if start > opts.window.from {
-        summary.alerts_note = Some(format!(
+    let note = (start > opts.window.from).then(|| {
+        format!(
             "Monitor keeps 30 days: alerts before {} not asked for",
             crate::timefmt::format_utc(start)
-        ));
-    }
+        )
+    });
     // Monitor's StartDate/EndDate take a time to the second (notes §2.2): the range is swept
-    // in slices side by side, like the calls, and landed by this one writer.
+    // in slices side by side, like the calls.
     let mut slices = opts.max_in_flight.max(1) as i32;
     if end - start < Duration::minutes(slices.into()) {
         slices = 1;
     }
     let step = (end - start) / slices;
     let fmt = |t: chrono::DateTime<Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let urls: Vec<url::Url> = (0..slices)
+    let urls = (0..slices)
         .map(|i| {
             let a = start + step * i;
             let b = if i + 1 == slices {
@@ -63,47 +59,49 @@ pub async fn sweep_alerts(
             ])
         })
         .collect();
-    let (tx, mut rx) = mpsc::channel::<Vec<Alert>>(urls.len() * 2);
-    let pagers = async move {
-        let mut running = futures::stream::iter(urls.into_iter().map(|url| {
-            let tx = tx.clone();
-            async move {
-                let mut pager = client.pager(url);
-                while let Some(page) = pager.next_page::<AlertsPage>().await? {
-                    if tx.send(page.alerts).await.is_err() {
-                        break;
-                    }
-                }
-                Ok::<(), anyhow::Error>(())
+    (urls, note)
+}
+
+/// Pages the sweep's slices side by side, sending every page to `land` (the fetch's one
+/// writer). A key without Monitor permission is not a failed run: the answer is a note, and
+/// codes come from notifications alone.
+pub async fn page_alerts<E>(
+    client: &Client,
+    urls: Vec<url::Url>,
+    max_in_flight: usize,
+    land: impl Fn(Vec<Alert>) -> E,
+) -> Result<Option<String>>
+where
+    E: std::future::Future<Output = bool>,
+{
+    let land = &land;
+    let mut running = futures::stream::iter(urls.into_iter().map(|url| async move {
+        let mut pager = client.pager(url);
+        while let Some(page) = pager.next_page::<AlertsPage>().await? {
+            if !land(page.alerts).await {
+                break;
             }
-        }))
-        .buffer_unordered(opts.max_in_flight.max(1));
-        while let Some(done) = running.next().await {
-            done?;
         }
         Ok::<(), anyhow::Error>(())
-    };
-    let writer = async {
-        while let Some(alerts) = rx.recv().await {
-            summary.alerts += store.land_alerts(&alerts, Utc::now().timestamp())? as u64;
-            crate::failpoint::hit("fetch.alerts-page");
-            crate::stop::check()?;
+    }))
+    .buffer_unordered(max_in_flight.max(1));
+    let mut listed = Ok(());
+    while let Some(done) = running.next().await {
+        if let Err(e) = done {
+            listed = Err(e);
+            break;
         }
-        Ok::<(), anyhow::Error>(())
-    };
-    let listed = tokio::try_join!(pagers, writer).map(|_| ());
+    }
     match listed {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(None),
         Err(e) => match e.downcast_ref::<ApiError>().and_then(ApiError::status) {
-            // A key without Monitor permission: codes come from notifications alone.
             Some(status @ (401 | 403)) => {
                 tracing::warn!(
                     "Monitor alerts refused (HTTP {status}): {e:#}; error codes come from notifications only"
                 );
-                summary.alerts_note = Some(format!(
+                Ok(Some(format!(
                     "Monitor refused with HTTP {status}; codes from notifications only"
-                ));
-                Ok(())
+                )))
             }
             _ => Err(e.context("sweeping Monitor alerts")),
         },
@@ -136,7 +134,7 @@ pub async fn read_notifications(
         return Ok(());
     }
     let candidates: Vec<(String, Option<String>)> =
-        query_matched(store, numbers, opts, false, |conn| {
+        query_working(store, numbers, opts, Working::Rematch, |conn| {
             let mut stmt = conn.prepare(CANDIDATES)?;
             let rows = stmt
                 .query_map(params![], |r| Ok((r.get(0)?, r.get(1)?)))?

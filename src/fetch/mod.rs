@@ -1,10 +1,11 @@
 //! Fetch: everything callrecon needs from Twilio for a window, landed in the database.
 //!
-//! 1. the window's UTC days of calls (`calls`), page by page;
+//! 1. the window's UTC days of calls (`calls`), page by page, and beside them one Monitor
+//!    alerts sweep over the window (`codes`);
 //! 2. by SID, the ledger's calls no listed page held and the calls of rows still followed up
 //!    from earlier windows (`sids`);
-//! 3. error codes: one Monitor alerts sweep over the window, then per-call notifications for
-//!    the failed, busy, no-answer and canceled calls still without a code (`codes`).
+//! 3. per-call notifications for the failed, busy, no-answer and canceled calls still without
+//!    an error code (`codes`).
 //!
 //! Each page or lookup is landed in its own transaction before the next request, so memory
 //! stays one page deep and a crash loses at most one page.
@@ -12,6 +13,7 @@
 mod calls;
 pub(crate) mod codes;
 pub mod partitions;
+mod shape;
 mod sids;
 
 use crate::phone::Normalizer;
@@ -121,15 +123,38 @@ pub async fn fetch(
         opts.split.callers = caller_ids(store, numbers)?;
     }
     let opts = &opts;
-    let fetch_id = calls::list_window(client, store, numbers, opts, &mut summary).await?;
-    sids::look_up(client, store, numbers, opts, &mut summary).await?;
-    codes::sweep_alerts(client, store, opts, &mut summary).await?;
+    let mut phase = Phase::start();
+    let listed = calls::list_window(client, store, numbers, opts, &mut summary).await?;
+    let fetch_id = listed.fetch_id;
+    phase.done("listing");
+    let working = if listed.ledger_scanned {
+        Working::Scanned
+    } else {
+        Working::Scan
+    };
+    sids::look_up(client, store, numbers, opts, working, &mut summary).await?;
+    phase.done("SID lookups");
     codes::read_notifications(client, store, numbers, opts, &mut summary).await?;
+    phase.done("notifications");
     store.finish_fetch(fetch_id, Utc::now().timestamp())?;
     summary.requests = client.stats.requests.load(Ordering::Relaxed);
     summary.retries = client.stats.retries.load(Ordering::Relaxed);
     summary.throttled = client.stats.throttled.load(Ordering::Relaxed);
     Ok(summary)
+}
+
+/// Logs (at debug) how long each phase of a fetch took: where a slow night went.
+pub(crate) struct Phase(std::time::Instant);
+
+impl Phase {
+    pub(crate) fn start() -> Self {
+        Self(std::time::Instant::now())
+    }
+
+    pub(crate) fn done(&mut self, what: &str) {
+        tracing::debug!("{what} took {:.3} s", self.0.elapsed().as_secs_f64());
+        self.0 = std::time::Instant::now();
+    }
 }
 
 /// The ledger's caller IDs, E.164, when every row names one and they are few: then one
@@ -165,20 +190,42 @@ fn caller_ids(store: &Store, numbers: &mut Normalizer) -> Result<Option<Vec<Stri
     Ok((!callers.is_empty() && callers.len() <= MAX_CALLERS).then_some(callers))
 }
 
-/// Scans and matches the window (as `report` will) and runs `query` over the working tables.
-/// With `rescan` false the ledger rows of the last scan (temp tables live as long as the
-/// connection) are only matched again: calls landed since may match, the ledger did not move.
-fn query_matched<T>(
+/// How much of `report`'s preparation a fetch's query needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Working {
+    /// The window's ledger rows read into the working tables, not matched: the ledger's own
+    /// SIDs are all the SID lookups need.
+    Scan,
+    /// As `Scan`, done already (while the listing waited for pages).
+    Scanned,
+    /// The rows of the last scan (temp tables live as long as the connection) matched again:
+    /// calls landed since may match; the ledger did not move.
+    Rematch,
+}
+
+/// Reads the window's ledger rows into the working tables (`w_rows`), unmatched.
+fn scan_ledger(store: &mut Store, numbers: &mut Normalizer, opts: &Options) -> Result<()> {
+    let tx = store.conn.transaction()?;
+    let lookback = opts.match_delay + Duration::seconds(reconcile::matching::EARLY_TOLERANCE_SECS);
+    reconcile::scan::scan_ledger(&tx, opts.window, lookback, numbers)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Prepares the working tables as `report` will, as far as `working` says, and runs `query`
+/// over them.
+fn query_working<T>(
     store: &mut Store,
     numbers: &mut Normalizer,
     opts: &Options,
-    rescan: bool,
+    working: Working,
     query: impl FnOnce(&rusqlite::Connection) -> Result<T>,
 ) -> Result<T> {
+    if working == Working::Scan {
+        scan_ledger(store, numbers, opts)?;
+    }
     let tx = store.conn.transaction()?;
-    if rescan {
-        reconcile::prepare(&tx, numbers, opts.window, opts.match_delay)?;
-    } else {
+    if working == Working::Rematch {
         tx.execute_batch("UPDATE w_rows SET match_sid = NULL, matched_by = NULL")?;
         reconcile::matching::match_rows(&tx, opts.match_delay)?;
     }

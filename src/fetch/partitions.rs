@@ -6,16 +6,19 @@
 //! - one partition per UTC day;
 //! - a day whose first page holds all its calls is not split at all;
 //! - where the server honours the time part of `StartTime>`/`StartTime<` (unverified for
-//!   Twilio: detected at run time, see [`probe_time_filter`]), equal time slices of the day;
+//!   Twilio: detected at run time, see [`probe_time_filter`]), time slices of the day cut
+//!   where the ledger's rows are evenly shared ([`super::shape`]);
 //! - where it does not, one partition per `Status` (disjoint values), times one per caller ID
 //!   (`From`) when every ledger row of the window names its caller ID — the calls that can
 //!   match the ledger. Transient statuses are paged before final ones, so a call that ends
-//!   while the run pages is seen in one of them.
+//!   while the run pages is seen in one of them; final ones longest first.
 
+use super::shape::{self, DayShape};
 use crate::twilio::Client;
 use crate::twilio::model::{Call, CallsPage};
 use anyhow::Result;
-use chrono::{Duration, NaiveDate};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use std::collections::HashMap;
 
 /// Statuses that can still change, paged first.
 pub const TRANSIENT: [&str; 3] = ["queued", "ringing", "in-progress"];
@@ -40,6 +43,18 @@ pub struct Partition {
     pub transient: bool,
 }
 
+impl Partition {
+    /// A partition of calls in any status: paged with the final ones.
+    fn every_status(key: String, day: NaiveDate, query: Vec<(String, String)>) -> Partition {
+        Partition {
+            key,
+            day,
+            query,
+            transient: false,
+        }
+    }
+}
+
 /// How to split.
 #[derive(Debug, Clone, Default)]
 pub struct Split {
@@ -56,12 +71,21 @@ fn day_bounds(day: NaiveDate) -> (String, String) {
     (day.to_string(), next.to_string())
 }
 
-/// The partitions of `days`, transient ones first.
-pub fn plan(days: &[NaiveDate], mode: TimeFilter, split: &Split, page_size: u32) -> Vec<Partition> {
+/// The partitions of `days`, transient ones first, the rest longest first (by what the
+/// ledger expects of them: a long partition started last would finish alone).
+pub fn plan(
+    days: &[NaiveDate],
+    mode: TimeFilter,
+    split: &Split,
+    page_size: u32,
+    shapes: &HashMap<NaiveDate, DayShape>,
+) -> Vec<Partition> {
     let size = ("PageSize".to_owned(), page_size.to_string());
+    let none = DayShape::default();
     let mut transient = Vec::new();
-    let mut rest = Vec::new();
+    let mut rest: Vec<(f64, Partition)> = Vec::new();
     for &day in days {
+        let shape = shapes.get(&day).unwrap_or(&none);
         let (from, to) = day_bounds(day);
         let whole_day = vec![
             ("StartTime>".to_owned(), from.clone()),
@@ -70,35 +94,29 @@ pub fn plan(days: &[NaiveDate], mode: TimeFilter, split: &Split, page_size: u32)
         if split.sequential {
             let mut query = whole_day;
             query.push(size.clone());
-            rest.push(Partition {
-                key: format!("calls:{from}"),
-                day,
-                query,
-                transient: false,
-            });
+            rest.push((
+                0.0,
+                Partition::every_status(format!("calls:{from}"), day, query),
+            ));
             continue;
         }
         if mode == TimeFilter::Second && split.slices > 1 {
-            let start = crate::timefmt::day_start(day);
-            let step = Duration::seconds(86_400 / i64::from(split.slices));
-            for i in 0..split.slices {
-                let a = start + step * i as i32;
-                let b = if i + 1 == split.slices {
-                    start + Duration::days(1)
-                } else {
-                    a + step
-                };
+            // Cut where the ledger's rows are evenly shared, so every slice takes about as
+            // many pages; the bounds are in the key, so a resumed run whose ledger moved
+            // meanwhile lists its new slices afresh instead of trusting progress of others.
+            let start = crate::timefmt::day_start(day).timestamp();
+            let mut bounds = vec![start];
+            bounds.extend(shape.cuts(day, split.slices));
+            bounds.push(start + 86_400);
+            for pair in bounds.windows(2) {
+                let (a, b) = (shape::bound(pair[0]), shape::bound(pair[1]));
                 let query = vec![
-                    ("StartTime>".to_owned(), crate::timefmt::format_utc(a)),
-                    ("StartTime<".to_owned(), crate::timefmt::format_utc(b)),
+                    ("StartTime>".to_owned(), a.clone()),
+                    ("StartTime<".to_owned(), b.clone()),
                     size.clone(),
                 ];
-                rest.push(Partition {
-                    key: format!("calls:{from}:slice{i:03}/{}", split.slices),
-                    day,
-                    query,
-                    transient: false,
-                });
+                let key = format!("calls:{from}:{a}..{b}");
+                rest.push((0.0, Partition::every_status(key, day, query)));
             }
             continue;
         }
@@ -125,12 +143,14 @@ pub fn plan(days: &[NaiveDate], mode: TimeFilter, split: &Split, page_size: u32)
                 if partition.transient {
                     transient.push(partition)
                 } else {
-                    rest.push(partition)
+                    let expected = shape.expected(caller.map(String::as_str), status);
+                    rest.push((expected, partition))
                 }
             }
         }
     }
-    transient.extend(rest);
+    rest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    transient.extend(rest.into_iter().map(|(_, p)| p));
     transient
 }
 
@@ -145,34 +165,47 @@ pub fn whole_day_url(client: &Client, day: NaiveDate, page_size: u32) -> url::Ur
     ])
 }
 
-/// Asks whether the server honours the time part of `StartTime<`, given a call of the day
-/// (`known`, from the day's first page): the day asked for up to just after that call's start
-/// holds it when the time counts, and nothing when only the date does (`StartTime<` the same
-/// date is "before midnight"). Any doubt answers `Day`, the documented behaviour, which is
-/// always correct, only slower.
-pub async fn probe_time_filter(client: &Client, known: &Call) -> Result<TimeFilter> {
-    let at = known
-        .start_time
-        .as_deref()
-        .or(known.date_created.as_deref())
-        .and_then(crate::timefmt::parse_rfc2822);
-    let Some(at) = at else {
-        return Ok(TimeFilter::Day);
+/// Asks whether the server honours the time part of `StartTime>`/`StartTime<`, with two
+/// narrow questions about `day` sent at once, each checked against what comes back:
+/// - the day up to its last second: a server that reads only the date hears "before
+///   midnight" and answers nothing; one that reads the time answers calls of that span;
+/// - the day's last second: a server that reads only the date answers calls of the whole day,
+///   earlier ones among them; one that reads the time answers only that second's calls.
+///
+/// `Second` only when both answers agree with reading the time and the first holds a call;
+/// any doubt answers `Day`, the documented behaviour, which is always correct, only slower.
+pub async fn probe_time_filter(client: &Client, day: NaiveDate) -> Result<TimeFilter> {
+    let start = crate::timefmt::day_start(day);
+    let last = start + Duration::seconds(86_399);
+    let end = start + Duration::days(1);
+    let ask = |a: DateTime<Utc>, b: DateTime<Utc>| {
+        client.calls_url(&[
+            ("StartTime>", &crate::timefmt::format_utc(a)),
+            ("StartTime<", &crate::timefmt::format_utc(b)),
+            ("PageSize", "20"),
+        ])
     };
-    let day = at.date_naive();
-    let end_of_day = crate::timefmt::day_start(day) + Duration::seconds(86_399);
-    let before = (at + Duration::seconds(1)).min(end_of_day);
-    let (from, _) = day_bounds(day);
-    let narrow = client.calls_url(&[
-        ("StartTime>", &from),
-        ("StartTime<", &crate::timefmt::format_utc(before)),
-        ("PageSize", "1"),
-    ]);
-    let page: CallsPage = client.get_json(&narrow).await?;
-    Ok(if page.calls.is_empty() {
-        TimeFilter::Day
-    } else {
+    let (early, late) = (ask(start, last), ask(last, end));
+    let (early, late) = tokio::try_join!(
+        client.get_json::<CallsPage>(&early),
+        client.get_json::<CallsPage>(&late)
+    )?;
+    let within = |calls: &[Call], a: DateTime<Utc>, b: DateTime<Utc>| {
+        calls.iter().all(|c| {
+            c.start_time
+                .as_deref()
+                .or(c.date_created.as_deref())
+                .and_then(crate::timefmt::parse_rfc2822)
+                .is_none_or(|t| t >= a && t < b)
+        })
+    };
+    let second = !early.calls.is_empty()
+        && within(&early.calls, start, last)
+        && within(&late.calls, last, end);
+    Ok(if second {
         TimeFilter::Second
+    } else {
+        TimeFilter::Day
     })
 }
 
@@ -190,7 +223,7 @@ mod tests {
             callers: Some(vec!["+1".into(), "+2".into()]),
             ..Split::default()
         };
-        let parts = plan(&[day()], TimeFilter::Day, &split, 1000);
+        let parts = plan(&[day()], TimeFilter::Day, &split, 1000, &HashMap::new());
         assert_eq!(parts.len(), 16);
         assert!(parts[..6].iter().all(|p| p.transient));
         assert!(parts[6..].iter().all(|p| !p.transient));
@@ -199,12 +232,42 @@ mod tests {
     }
 
     #[test]
+    fn day_mode_starts_the_longest_final_partitions_first() {
+        let split = Split {
+            callers: Some(vec!["+1".into(), "+2".into()]),
+            ..Split::default()
+        };
+        let mut shape = DayShape::default();
+        shape
+            .by_caller_status
+            .insert(("+2".into(), "completed".into()), 900);
+        shape
+            .by_caller_status
+            .insert(("+1".into(), "completed".into()), 100);
+        shape
+            .by_caller_status
+            .insert(("+1".into(), "busy".into()), 300);
+        let shapes = HashMap::from([(day(), shape)]);
+        let parts = plan(&[day()], TimeFilter::Day, &split, 1000, &shapes);
+        let keys: Vec<&str> = parts.iter().map(|p| p.key.as_str()).collect();
+        assert!(parts[..6].iter().all(|p| p.transient), "{keys:?}");
+        assert_eq!(
+            keys[6..9],
+            [
+                "calls:2026-01-14:completed:+2",
+                "calls:2026-01-14:busy:+1",
+                "calls:2026-01-14:completed:+1"
+            ]
+        );
+    }
+
+    #[test]
     fn second_mode_slices_the_day_without_gaps() {
         let split = Split {
             slices: 7,
             ..Split::default()
         };
-        let parts = plan(&[day()], TimeFilter::Second, &split, 1000);
+        let parts = plan(&[day()], TimeFilter::Second, &split, 1000, &HashMap::new());
         assert_eq!(parts.len(), 7);
         assert_eq!(parts[0].query[0].1, "2026-01-14T00:00:00Z");
         for pair in parts.windows(2) {
@@ -227,6 +290,7 @@ mod tests {
             TimeFilter::Second,
             &split,
             1000,
+            &HashMap::new(),
         );
         assert_eq!(parts.len(), 2);
         assert_eq!(parts[0].key, "calls:2026-01-14");

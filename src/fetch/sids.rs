@@ -3,7 +3,7 @@
 //! progress (they may have ended while the run paged), and calls of rows followed up from
 //! earlier windows (still in progress, or not yet priced), fetched again until they settle.
 
-use super::{Options, Summary, query_matched, skip_if_transient, within_bound};
+use super::{Options, Summary, Working, query_working, skip_if_transient, within_bound};
 use crate::phone::Normalizer;
 use crate::reconcile::followups;
 use crate::store::Store;
@@ -16,9 +16,11 @@ pub async fn look_up(
     store: &mut Store,
     numbers: &mut Normalizer,
     opts: &Options,
+    working: Working,
     summary: &mut Summary,
 ) -> Result<()> {
-    let mut sids: Vec<String> = query_matched(store, numbers, opts, true, |conn| {
+    let mut phase = super::Phase::start();
+    let mut sids: Vec<String> = query_working(store, numbers, opts, working, |conn| {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT sid FROM w_rows
              WHERE sid IS NOT NULL
@@ -30,6 +32,7 @@ pub async fn look_up(
             .collect::<rusqlite::Result<_>>()?;
         Ok(sids)
     })?;
+    phase.done("the ledger's SIDs not listed");
     // Calls last seen queued, ringing or in progress may have ended since their partition
     // was paged: their final state comes by SID.
     let from = opts.window.from.timestamp() - opts.match_delay.num_seconds();

@@ -19,16 +19,15 @@ const STAGE: &str = "INSERT INTO recon_staged (sid, account_sid, parent_call_sid
         end_time, call_time, duration, price, price_unit, answered_by, landed_at)
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
 
-/// Moves staged calls into `recon_calls`, a chunk at a time, in SID order (sequential for the
-/// primary key), keeping the newest copy of a call.
+/// Moves staged calls up to a rowid into `recon_calls`, in the order they were staged, keeping
+/// the newest copy of a call (`date_updated`; of two equally new copies, the later staged).
 const MERGE: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid, direction,
         from_raw, to_raw, from_norm, to_norm, status, date_created, date_updated, start_time,
         end_time, call_time, duration, price, price_unit, answered_by, landed_at)
     SELECT sid, account_sid, parent_call_sid, direction, from_raw, to_raw, from_norm, to_norm,
         status, date_created, date_updated, start_time, end_time, call_time, duration, price,
         price_unit, answered_by, landed_at
-    FROM recon_staged WHERE rowid IN (SELECT rowid FROM recon_staged ORDER BY rowid LIMIT ?1)
-    ORDER BY sid, coalesce(date_updated, 0), rowid
+    FROM recon_staged WHERE rowid <= ?1 ORDER BY rowid
     ON CONFLICT(sid) DO UPDATE SET
         account_sid = excluded.account_sid, parent_call_sid = excluded.parent_call_sid,
         direction = excluded.direction, from_raw = excluded.from_raw, to_raw = excluded.to_raw,
@@ -40,23 +39,27 @@ const MERGE: &str = "INSERT INTO recon_calls (sid, account_sid, parent_call_sid,
         landed_at = excluded.landed_at
     WHERE coalesce(excluded.date_updated, 0) >= coalesce(recon_calls.date_updated, 0)";
 
-/// Staged rows merged per transaction: big enough to sort well, short enough that the
+/// Staged rows merged per transaction: big enough to merge well, short enough that the
 /// application's writers wait a fraction of a second.
 const MERGE_CHUNK: i64 = 50_000;
 
-/// Merges one chunk of staged calls inside the caller's transaction; returns how many.
-fn merge_chunk(tx: &Connection) -> Result<i64> {
-    let n: i64 = tx.query_row(
-        "SELECT count(*) FROM (SELECT 1 FROM recon_staged LIMIT ?1)",
-        [MERGE_CHUNK],
-        |r| r.get(0),
+/// Merges the first `limit` staged calls inside the caller's transaction; returns how many.
+fn merge_chunk(tx: &Connection, limit: i64) -> Result<i64> {
+    let (n, last, all): (i64, Option<i64>, Option<i64>) = tx.query_row(
+        "SELECT count(*), max(rowid), (SELECT max(rowid) FROM recon_staged)
+         FROM (SELECT rowid FROM recon_staged ORDER BY rowid LIMIT ?1)",
+        [limit],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
-    if n > 0 {
-        tx.execute(MERGE, [MERGE_CHUNK])?;
-        tx.execute(
-            "DELETE FROM recon_staged WHERE rowid IN (SELECT rowid FROM recon_staged ORDER BY rowid LIMIT ?1)",
-            [MERGE_CHUNK],
-        )?;
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    tx.execute(MERGE, [last])?;
+    if Some(last) == all {
+        // Everything: SQLite empties a table without reading it.
+        tx.execute("DELETE FROM recon_staged", [])?;
+    } else {
+        tx.execute("DELETE FROM recon_staged WHERE rowid <= ?1", [last])?;
     }
     Ok(n)
 }
@@ -132,7 +135,7 @@ impl Store {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         write_calls(&tx, STAGE, calls, numbers, now)?;
-        while merge_chunk(&tx)? > 0 {}
+        while merge_chunk(&tx, MERGE_CHUNK)? > 0 {}
         tx.commit()?;
         Ok(calls.len())
     }
@@ -142,18 +145,43 @@ impl Store {
     pub fn merge_staged(&mut self) -> Result<u64> {
         let mut merged = 0u64;
         loop {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let n = merge_chunk(&tx)?;
+            let n = self.merge_staged_chunk(MERGE_CHUNK as u64)?;
             if n == 0 {
-                break;
+                return Ok(merged);
             }
+            merged += n;
+        }
+    }
+
+    /// Moves up to `limit` staged calls into `recon_calls` in one transaction; returns how
+    /// many (0 when nothing is staged). The listing calls it between pages, while the next
+    /// page is still on its way, so that little is left to merge when the listing ends.
+    pub fn merge_staged_chunk(&mut self, limit: u64) -> Result<u64> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = merge_chunk(&tx, limit as i64)?;
+        if n > 0 {
             crate::failpoint::hit("merge.before-commit");
             tx.commit()?;
-            merged += n as u64;
         }
-        Ok(merged)
+        Ok(n as u64)
+    }
+
+    /// Stages calls without a partition's progress (the first page of a day that is listed
+    /// again by its partitions): merged with the rest by [`Store::merge_staged`].
+    pub fn stage_calls(
+        &mut self,
+        calls: &[Call],
+        numbers: &mut Normalizer,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        write_calls(&tx, STAGE, calls, numbers, now)?;
+        tx.commit()?;
+        Ok(())
     }
 
     /// Lands a listed page (staged: [`Store::merge_staged`] moves it into `recon_calls`) and
@@ -188,6 +216,8 @@ impl Store {
     /// The fetch of this window and account that a killed or stopped run left unfinished, or
     /// a new one. Returns its id and whether it is resumed.
     pub fn open_fetch(&self, account: &str, from: i64, to: i64, now: i64) -> Result<(i64, bool)> {
+        self.conn
+            .pragma_update(None, "cache_size", super::LANDING_CACHE_KIB)?;
         let open: Option<i64> = self
             .conn
             .query_row(
@@ -218,6 +248,24 @@ impl Store {
             )
             .optional()?
             .unwrap_or_default())
+    }
+
+    /// Every partition's progress in the fetch, by key.
+    pub fn progress_of(&self, fetch_id: i64) -> Result<Vec<(String, Progress)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT partition, next_uri, done, calls FROM recon_progress WHERE fetch_id = ?1",
+        )?;
+        let rows = stmt
+            .query_map([fetch_id], |r| {
+                let progress = Progress {
+                    next_uri: r.get(1)?,
+                    done: r.get(2)?,
+                    calls: r.get(3)?,
+                };
+                Ok((r.get(0)?, progress))
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        Ok(rows)
     }
 
     /// Forgets a partition's progress (its page token went stale): it restarts from page one.
@@ -256,6 +304,8 @@ impl Store {
     }
 
     pub fn finish_fetch(&self, fetch_id: i64, now: i64) -> Result<()> {
+        self.conn
+            .pragma_update(None, "cache_size", super::CACHE_KIB)?;
         self.conn.execute(
             "UPDATE recon_fetches SET finished_at = ?2 WHERE fetch_id = ?1",
             params![fetch_id, now],

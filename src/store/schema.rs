@@ -136,4 +136,44 @@ pub const MIGRATIONS: &[&str] = &[
         call_time INTEGER, duration TEXT, price TEXT, price_unit TEXT, answered_by TEXT,
         landed_at INTEGER NOT NULL
     );",
+    // 6: recon_calls as a rowid table (rows of ~300 bytes land appended, only the SID index
+    // takes random inserts: landing is several times faster than in a WITHOUT ROWID table
+    // keyed by random SIDs), and an index of the calls still queued, ringing or in progress,
+    // looked up again by SID every fetch.
+    "CREATE TABLE recon_calls_rowid (
+        id              INTEGER PRIMARY KEY,
+        sid             TEXT NOT NULL UNIQUE,
+        account_sid     TEXT,
+        parent_call_sid TEXT,
+        direction       TEXT,
+        from_raw        TEXT,
+        to_raw          TEXT,
+        from_norm       TEXT,
+        to_norm         TEXT,
+        status          TEXT NOT NULL,
+        date_created    INTEGER,
+        date_updated    INTEGER,
+        start_time      INTEGER,
+        end_time        INTEGER,
+        call_time       INTEGER,
+        duration        TEXT,
+        price           TEXT,
+        price_unit      TEXT,
+        answered_by     TEXT,
+        landed_at       INTEGER NOT NULL
+    );
+    INSERT INTO recon_calls_rowid (sid, account_sid, parent_call_sid, direction, from_raw,
+        to_raw, from_norm, to_norm, status, date_created, date_updated, start_time, end_time,
+        call_time, duration, price, price_unit, answered_by, landed_at)
+    SELECT sid, account_sid, parent_call_sid, direction, from_raw, to_raw, from_norm, to_norm,
+        status, date_created, date_updated, start_time, end_time, call_time, duration, price,
+        price_unit, answered_by, landed_at
+    FROM recon_calls ORDER BY call_time;
+    DROP TABLE recon_calls;
+    ALTER TABLE recon_calls_rowid RENAME TO recon_calls;
+    CREATE INDEX recon_calls_to_created ON recon_calls (to_norm, date_created);
+    CREATE INDEX recon_calls_parent ON recon_calls (parent_call_sid) WHERE parent_call_sid IS NOT NULL;
+    CREATE INDEX recon_calls_call_time ON recon_calls (call_time);
+    CREATE INDEX recon_calls_unsettled ON recon_calls (call_time)
+        WHERE status IN ('queued', 'ringing', 'in-progress');",
 ];

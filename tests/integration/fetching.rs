@@ -133,7 +133,15 @@ fn wrong_credentials_fail_at_once_with_exit_3() {
         !err.contains("wrong-token-0123456789"),
         "the token leaked: {err}"
     );
-    assert_eq!(sim.sim.stats().requests, 1, "a 401 is not retried");
+    // The first round goes out at once (first pages, alerts): every one of its requests is
+    // refused, none is retried, and nothing follows the first refusal.
+    let stats = sim.sim.stats();
+    assert_eq!(stats.requests, stats.responses_401, "{stats:?}");
+    assert!(!err.contains("retrying"), "a 401 is not retried: {err}");
+    assert!(
+        stats.requests <= 8,
+        "more than a round of requests (--max-in-flight 4, twice): {stats:?}"
+    );
 }
 
 #[test]

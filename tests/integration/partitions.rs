@@ -16,10 +16,20 @@ fn config(filter: TimeFilter) -> SimConfig {
 
 /// `fetch` over the day; returns the landed (sid, status, date_updated) and fetch's stderr.
 fn fetch(filter: TimeFilter, extra: &[&str]) -> (BTreeSet<(String, String, i64)>, String, Sim) {
+    fetch_with_ledger(filter, extra, |_| {})
+}
+
+/// As [`fetch`], with the simulator's ledger changed by `edit` first.
+fn fetch_with_ledger(
+    filter: TimeFilter,
+    extra: &[&str],
+    edit: impl FnOnce(&rusqlite::Connection),
+) -> (BTreeSet<(String, String, i64)>, String, Sim) {
     let sim = Sim::start(config(filter));
     let dir = TestDir::new();
     let db = dir.path("ledger.db");
     callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
+    edit(&rusqlite::Connection::open(&db).unwrap());
     let now = format_utc(sim.sim.dataset().now);
     let mut cmd = against(&sim);
     cmd.args(["fetch", "--db"])
@@ -115,4 +125,19 @@ fn status_and_caller_partitions_land_every_call_the_ledger_can_match() {
     let (all, said, _) = fetch(TimeFilter::Day, &["--all-callers"]);
     assert!(said.contains("9 partition(s)"), "{said}");
     assert_eq!(all, sequential);
+}
+
+#[test]
+fn a_day_bigger_than_the_ledger_shows_is_found_by_its_first_page_and_split() {
+    // The ledger knows a handful of the day's calls (another application places the rest):
+    // the day is not split up front, its first page shows it is big, the probe follows, and
+    // with too few ledger rows to cut by, the slices are equal in time.
+    let few = |conn: &rusqlite::Connection| {
+        conn.execute("DELETE FROM intended_calls WHERE id > 20", [])
+            .unwrap();
+    };
+    let (landed, said, sim) = fetch_with_ledger(TimeFilter::Second, &[], few);
+    assert!(said.contains("time filter to the second"), "{said}");
+    assert!(said.contains("13 partition(s)"), "{said}");
+    assert_eq!(landed.len(), sim.sim.dataset().calls.len());
 }
