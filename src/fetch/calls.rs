@@ -15,7 +15,7 @@
 
 use super::partitions::{self, Partition, Split, TimeFilter};
 use super::shape::DayShape;
-use super::{Options, Summary, codes};
+use super::{Options, Summary, codes, probe};
 use crate::phone::Normalizer;
 use crate::stop;
 use crate::store::{Page, Store};
@@ -206,7 +206,11 @@ fn resume_points(
 async fn produce(client: &Client, ahead: &Ahead<'_>, tx: mpsc::Sender<Landed>) -> Result<Listed> {
     let opts = ahead.opts;
     let (urls, note) = codes::alert_urls(client, opts);
+    // The alerts wait for the final wave: earlier, their requests would hold up the probe's
+    // answer and the transient wave that every final partition waits for.
+    let final_wave = tokio::sync::Notify::new();
     let alerts = async {
+        final_wave.notified().await;
         let land = |alerts: Vec<Alert>| {
             let tx = tx.clone();
             async move { tx.send(Landed::Alerts(alerts)).await.is_ok() }
@@ -214,7 +218,8 @@ async fn produce(client: &Client, ahead: &Ahead<'_>, tx: mpsc::Sender<Landed>) -
         let refused = codes::page_alerts(client, urls, opts.max_in_flight, land).await?;
         Ok::<_, anyhow::Error>(refused.or(note))
     };
-    let (alerts_note, (mode, parts)) = tokio::try_join!(alerts, list_calls(client, ahead, &tx))?;
+    let calls = list_calls(client, ahead, &tx, StartsFinalWave(&final_wave));
+    let ((mode, parts), alerts_note) = tokio::try_join!(calls, alerts)?;
     Ok(Listed {
         mode,
         parts,
@@ -222,10 +227,21 @@ async fn produce(client: &Client, ahead: &Ahead<'_>, tx: mpsc::Sender<Landed>) -
     })
 }
 
+/// Signals the final wave's start when dropped: whatever way the listing ends, what waits for
+/// it is not left waiting.
+struct StartsFinalWave<'a>(&'a tokio::sync::Notify);
+
+impl Drop for StartsFinalWave<'_> {
+    fn drop(&mut self) {
+        self.0.notify_one();
+    }
+}
+
 async fn list_calls(
     client: &Client,
     ahead: &Ahead<'_>,
     tx: &mpsc::Sender<Landed>,
+    final_wave: StartsFinalWave<'_>,
 ) -> Result<(TimeFilter, Vec<Partition>)> {
     let opts = ahead.opts;
     let account = ahead.account;
@@ -237,21 +253,39 @@ async fn list_calls(
             .with_context(|| format!("listing the calls of {day} for account {account}"))?;
         Ok::<_, anyhow::Error>((day, page))
     }));
-    // The probe asks about the biggest day the ledger knows, beside the first pages.
+    // The probe asks about the biggest day the ledger knows, beside the first pages, with
+    // the first pages of that day's first and last time slices (unless a resumed fetch has
+    // progress there).
     let probe_day = ahead
         .big
         .iter()
         .max_by_key(|d| ahead.shapes.get(d).map_or(0, DayShape::rows))
         .copied();
-    let probed = async {
-        match (opts.split.sequential, opts.time_filter, probe_day) {
-            (true, _, _) => Ok(Some(TimeFilter::Day)),
-            (false, Some(mode), _) => Ok(Some(mode)),
-            (false, None, Some(day)) => probe(client, day, account).await.map(Some),
-            (false, None, None) => Ok(None),
-        }
+    let asked = match (opts.split.sequential, opts.time_filter, probe_day) {
+        (false, None, Some(day)) => probe_slices(ahead, day),
+        _ => None,
     };
-    let (firsts, probed) = tokio::try_join!(firsts, probed)?;
+    let probed = async {
+        let found = match (opts.split.sequential, opts.time_filter, probe_day, &asked) {
+            (true, _, _, _) => (Some(TimeFilter::Day), Vec::new()),
+            (false, Some(mode), _, _) => (Some(mode), Vec::new()),
+            (false, None, Some(_), Some((first, last))) => {
+                let (mode, [a, b]) = probe::by_slices(client, first, last)
+                    .await
+                    .with_context(|| asking(account))?;
+                (Some(mode), vec![(first, a), (last, b)])
+            }
+            (false, None, Some(day), None) => {
+                let mode = probe::by_questions(client, day)
+                    .await
+                    .with_context(|| asking(account))?;
+                (Some(mode), Vec::new())
+            }
+            (false, None, None, _) => (None, Vec::new()),
+        };
+        Ok::<_, anyhow::Error>(found)
+    };
+    let (firsts, (probed, probe_pages)) = tokio::try_join!(firsts, probed)?;
     let mut big = ahead.big.clone();
     for (day, page) in firsts {
         let complete = page.next_page_uri.as_deref().is_none_or(str::is_empty);
@@ -272,8 +306,37 @@ async fn list_calls(
         (Some(mode), _) => mode,
         (None, None) => TimeFilter::Day,
         // Only the first pages showed a day to be big: ask about it now.
-        (None, Some(&day)) => probe(client, day, account).await?,
+        (None, Some(&day)) => probe::by_questions(client, day)
+            .await
+            .with_context(|| asking(account))?,
     };
+    // The probe's pages: when the time counts, the first pages of their slices, which go on
+    // from there; otherwise calls of the day like a first page, listed again by the split.
+    let mut started: HashMap<String, Option<Url>> = HashMap::new();
+    for (part, page) in probe_pages {
+        let landed = if mode == TimeFilter::Second {
+            let next = page.next_page_uri.filter(|u| !u.is_empty());
+            let resume = next
+                .as_deref()
+                .map(|u| client.base_url().join(u))
+                .transpose()?;
+            started.insert(part.key.clone(), resume);
+            Landed::Page {
+                key: part.key.clone(),
+                calls: page.calls,
+                next,
+            }
+        } else {
+            Landed::First {
+                day: part.day,
+                calls: page.calls,
+                complete: false,
+            }
+        };
+        if tx.send(landed).await.is_err() {
+            return Ok((TimeFilter::Day, Vec::new()));
+        }
+    }
     let split = Split {
         callers: if mode == TimeFilter::Day {
             opts.split.callers.clone()
@@ -292,30 +355,54 @@ async fn list_calls(
     // in one of the two (design.md).
     let (transient, rest): (Vec<&Partition>, Vec<&Partition>) =
         parts.iter().partition(|p| p.transient);
-    for wave in [transient, rest] {
-        page_wave(client, ahead, &wave, tx)
-            .await
-            .with_context(|| format!("listing the calls of account {account}"))?;
-    }
+    let listing = || format!("listing the calls of account {account}");
+    page_wave(client, ahead, &started, &transient, tx)
+        .await
+        .with_context(listing)?;
+    drop(final_wave);
+    page_wave(client, ahead, &started, &rest, tx)
+        .await
+        .with_context(listing)?;
     Ok((mode, parts))
 }
 
-async fn probe(client: &Client, day: NaiveDate, account: &str) -> Result<TimeFilter> {
-    partitions::probe_time_filter(client, day)
-        .await
-        .with_context(|| format!("asking how account {account} filters StartTime"))
+fn asking(account: &str) -> String {
+    format!("asking how account {account} filters StartTime")
 }
 
+/// The first and last time slices of `day` as `fetch` would cut them, to probe with; `None`
+/// when a resumed fetch has progress in any slice of the day, or there is one slice only.
+fn probe_slices(ahead: &Ahead<'_>, day: NaiveDate) -> Option<(Partition, Partition)> {
+    let split = Split {
+        callers: None,
+        ..ahead.opts.split.clone()
+    };
+    let mut slices = partitions::plan(
+        &[day],
+        TimeFilter::Second,
+        &split,
+        ahead.opts.page_size,
+        &ahead.shapes,
+    );
+    if slices.len() < 2 || slices.iter().any(|p| ahead.resume.contains_key(&p.key)) {
+        return None;
+    }
+    let last = slices.pop()?;
+    Some((slices.swap_remove(0), last))
+}
+
+/// Pages `wave`'s partitions side by side; each starts where a resumed fetch left it, or the
+/// probe (`started`), or at its first page; finished ones are skipped.
 async fn page_wave(
     client: &Client,
     ahead: &Ahead<'_>,
+    started: &HashMap<String, Option<Url>>,
     wave: &[&Partition],
     tx: &mpsc::Sender<Landed>,
 ) -> Result<()> {
-    // Where each partition starts: finished ones are skipped, others resume.
     let mut starts = Vec::new();
     for part in wave {
-        let resume = match ahead.resume.get(&part.key) {
+        let resume = match started.get(&part.key).or(ahead.resume.get(&part.key)) {
             Some(None) => continue,
             Some(Some(url)) => Some(url.clone()),
             None => None,

@@ -13,6 +13,7 @@
 mod calls;
 pub(crate) mod codes;
 pub mod partitions;
+mod probe;
 mod shape;
 mod sids;
 
@@ -162,28 +163,34 @@ impl Phase {
 fn caller_ids(store: &Store, numbers: &mut Normalizer) -> Result<Option<Vec<String>>> {
     /// More caller IDs than this and the split costs more requests than it saves.
     const MAX_CALLERS: usize = 32;
-    let unnamed: i64 = store.conn.query_row(
-        "SELECT count(*) FROM intended_calls WHERE from_number IS NULL OR trim(from_number) = ''",
-        [],
-        |r| r.get(0),
-    )?;
-    if unnamed > 0 {
-        return Ok(None);
-    }
+    // Through the ledger's index on from_number (migration 4): a NULL is one of the values.
     let mut stmt = store
         .conn
         .prepare("SELECT DISTINCT from_number FROM intended_calls LIMIT ?1")?;
-    let raw: Vec<String> = stmt
+    let raw: Vec<rusqlite::types::Value> = stmt
         .query_map([MAX_CALLERS as i64 + 1], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut callers: Vec<String> = Vec::new();
     for number in raw {
-        let n = numbers.normalize(&number);
-        if !n.valid || !n.key.starts_with('+') {
-            return Ok(None);
-        }
-        if !callers.contains(&n.key) {
-            callers.push(n.key);
+        let number = match number {
+            rusqlite::types::Value::Text(text) => text,
+            rusqlite::types::Value::Integer(n) => n.to_string(),
+            // A row without a caller ID may have been placed from any number.
+            _ => return Ok(None),
+        };
+        // Twilio's From filter matches the E.164 the call was placed from: a ledger written
+        // that way is taken as it is (no number metadata to load before the first request).
+        let key = if crate::phone::is_e164_shaped(number.trim()) {
+            number.trim().to_owned()
+        } else {
+            let n = numbers.normalize(&number);
+            if !n.valid || !n.key.starts_with('+') {
+                return Ok(None);
+            }
+            n.key
+        };
+        if !callers.contains(&key) {
+            callers.push(key);
         }
     }
     callers.sort();

@@ -6,7 +6,7 @@
 //! - one partition per UTC day;
 //! - a day whose first page holds all its calls is not split at all;
 //! - where the server honours the time part of `StartTime>`/`StartTime<` (unverified for
-//!   Twilio: detected at run time, see [`probe_time_filter`]), time slices of the day cut
+//!   Twilio: detected at run time, see [`super::probe`]), time slices of the day cut
 //!   where the ledger's rows are evenly shared ([`super::shape`]);
 //! - where it does not, one partition per `Status` (disjoint values), times one per caller ID
 //!   (`From`) when every ledger row of the window names its caller ID — the calls that can
@@ -15,9 +15,7 @@
 
 use super::shape::{self, DayShape};
 use crate::twilio::Client;
-use crate::twilio::model::{Call, CallsPage};
-use anyhow::Result;
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::NaiveDate;
 use std::collections::HashMap;
 
 /// Statuses that can still change, paged first.
@@ -163,50 +161,6 @@ pub fn whole_day_url(client: &Client, day: NaiveDate, page_size: u32) -> url::Ur
         ("StartTime<", &to),
         ("PageSize", &size),
     ])
-}
-
-/// Asks whether the server honours the time part of `StartTime>`/`StartTime<`, with two
-/// narrow questions about `day` sent at once, each checked against what comes back:
-/// - the day up to its last second: a server that reads only the date hears "before
-///   midnight" and answers nothing; one that reads the time answers calls of that span;
-/// - the day's last second: a server that reads only the date answers calls of the whole day,
-///   earlier ones among them; one that reads the time answers only that second's calls.
-///
-/// `Second` only when both answers agree with reading the time and the first holds a call;
-/// any doubt answers `Day`, the documented behaviour, which is always correct, only slower.
-pub async fn probe_time_filter(client: &Client, day: NaiveDate) -> Result<TimeFilter> {
-    let start = crate::timefmt::day_start(day);
-    let last = start + Duration::seconds(86_399);
-    let end = start + Duration::days(1);
-    let ask = |a: DateTime<Utc>, b: DateTime<Utc>| {
-        client.calls_url(&[
-            ("StartTime>", &crate::timefmt::format_utc(a)),
-            ("StartTime<", &crate::timefmt::format_utc(b)),
-            ("PageSize", "20"),
-        ])
-    };
-    let (early, late) = (ask(start, last), ask(last, end));
-    let (early, late) = tokio::try_join!(
-        client.get_json::<CallsPage>(&early),
-        client.get_json::<CallsPage>(&late)
-    )?;
-    let within = |calls: &[Call], a: DateTime<Utc>, b: DateTime<Utc>| {
-        calls.iter().all(|c| {
-            c.start_time
-                .as_deref()
-                .or(c.date_created.as_deref())
-                .and_then(crate::timefmt::parse_rfc2822)
-                .is_none_or(|t| t >= a && t < b)
-        })
-    };
-    let second = !early.calls.is_empty()
-        && within(&early.calls, start, last)
-        && within(&late.calls, last, end);
-    Ok(if second {
-        TimeFilter::Second
-    } else {
-        TimeFilter::Day
-    })
 }
 
 #[cfg(test)]

@@ -99,24 +99,51 @@ pub fn read(
     let mut rows = stmt
         .query(rusqlite::params![lo, hi])
         .context("reading the ledger's days")?;
-    let mut callers: HashMap<String, String> = HashMap::new();
+    // Caller IDs and statuses are few: counted by index, so a row allocates nothing.
+    let mut callers: HashMap<String, usize> = HashMap::new();
+    let mut caller_keys: Vec<String> = Vec::new();
+    let mut statuses: HashMap<String, usize> = HashMap::new();
+    let mut counts: HashMap<(NaiveDate, usize, usize), u64> = HashMap::new();
     while let Some(row) = rows.next()? {
         let Some(at) = text(row.get_ref(0)?).and_then(crate::timefmt::parse_intended_at) else {
             continue;
         };
-        let Some(shape) = shapes.get_mut(&at.date_naive()) else {
+        let day = at.date_naive();
+        let Some(shape) = shapes.get_mut(&day) else {
             continue;
         };
         shape.times.push(at.timestamp());
-        let caller = match text(row.get_ref(1)?) {
-            Some(raw) => callers
-                .entry(raw.to_owned())
-                .or_insert_with(|| numbers.key(raw))
-                .clone(),
-            None => String::new(),
+        let raw = text(row.get_ref(1)?).unwrap_or_default();
+        let caller = match callers.get(raw) {
+            Some(&i) => i,
+            None => {
+                let key = if raw.trim().is_empty() {
+                    String::new()
+                } else {
+                    numbers.key(raw)
+                };
+                caller_keys.push(key);
+                callers.insert(raw.to_owned(), caller_keys.len() - 1);
+                caller_keys.len() - 1
+            }
         };
-        let status = text(row.get_ref(2)?).unwrap_or_default().to_owned();
-        *shape.by_caller_status.entry((caller, status)).or_default() += 1;
+        let status = text(row.get_ref(2)?).unwrap_or_default();
+        let status = match statuses.get(status) {
+            Some(&i) => i,
+            None => {
+                let i = statuses.len();
+                statuses.insert(status.to_owned(), i);
+                i
+            }
+        };
+        *counts.entry((day, caller, status)).or_default() += 1;
+    }
+    let status_names: HashMap<usize, &String> = statuses.iter().map(|(s, i)| (*i, s)).collect();
+    for ((day, caller, status), n) in counts {
+        let key = (caller_keys[caller].clone(), status_names[&status].clone());
+        if let Some(shape) = shapes.get_mut(&day) {
+            *shape.by_caller_status.entry(key).or_default() += n;
+        }
     }
     for shape in shapes.values_mut() {
         shape.times.sort_unstable();
