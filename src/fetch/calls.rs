@@ -2,51 +2,27 @@
 //! beside them, landed by one writer, resumably.
 //!
 //! The network side ([`produce`]) asks, all at once: the first page of every day the ledger
-//! does not show to be big, the time-filter probe, and the alerts sweep; then it pages the
-//! partitions of the big days, at most `--max-in-flight` at once (the client's adaptive cap
-//! bounds the requests themselves). Pages come back through a bounded channel to the one task
-//! that owns the database ([`Writer`]), which lands each page with its partition's progress in
-//! one transaction and, while the next page is on its way, merges what it staged. So memory
-//! stays a few pages deep, SQLite has a single writer, every request slot stays busy while
-//! there is work, and a fetch killed or stopped part-way is resumed by the next one over the
-//! same window: finished partitions are skipped, the others continue from their stored
-//! `next_page_uri`. A page token Twilio no longer accepts (HTTP 400/404 on a resumed page)
-//! restarts that partition from its first page.
+//! does not show to be big, the time-filter probe ([`super::probe`]), then it pages the
+//! partitions of the big days ([`super::paging`]), the transient statuses first, and the
+//! alerts sweep with the final wave. Pages come back through a bounded channel to the thread
+//! that owns the database ([`super::writer`]). A fetch killed or stopped part-way is resumed
+//! by the next one over the same window: finished partitions are skipped, the others continue
+//! from their stored `next_page_uri`.
 
+use super::paging::page_wave;
 use super::partitions::{self, Partition, Split, TimeFilter};
 use super::shape::DayShape;
+use super::writer::{Landed, Writer};
 use super::{Options, Summary, codes, probe};
 use crate::phone::Normalizer;
-use crate::stop;
-use crate::store::{Page, Store};
-use crate::twilio::model::{Alert, Call, CallsPage};
-use crate::twilio::{ApiError, Client};
+use crate::store::Store;
+use crate::twilio::Client;
+use crate::twilio::model::{Alert, CallsPage};
 use anyhow::{Context, Result};
 use chrono::{NaiveDate, Utc};
-use futures::StreamExt;
 use std::collections::HashMap;
 use tokio::sync::mpsc;
 use url::Url;
-
-/// What the network side sends to the writer.
-enum Landed {
-    /// A day's first page; `complete` when it holds the whole day.
-    First {
-        day: NaiveDate,
-        calls: Vec<Call>,
-        complete: bool,
-    },
-    Page {
-        key: String,
-        calls: Vec<Call>,
-        next: Option<String>,
-    },
-    /// The saved page token was refused: forget the partition's progress.
-    Restart {
-        key: String,
-    },
-    Alerts(Vec<Alert>),
-}
 
 /// What the network side decided and found, for the summary and the landed days.
 struct Listed {
@@ -56,16 +32,16 @@ struct Listed {
 }
 
 /// The plan before the first request: which days are listed how.
-struct Ahead<'a> {
-    opts: &'a Options,
-    account: &'a str,
+pub(super) struct Ahead<'a> {
+    pub(super) opts: &'a Options,
+    pub(super) account: &'a str,
     /// Days whose first page is asked for: a day that fits it is listed by it.
-    first_pages: Vec<NaiveDate>,
+    pub(super) first_pages: Vec<NaiveDate>,
     /// Days the ledger shows to be bigger than a page: split at once.
-    big: Vec<NaiveDate>,
-    shapes: HashMap<NaiveDate, DayShape>,
+    pub(super) big: Vec<NaiveDate>,
+    pub(super) shapes: HashMap<NaiveDate, DayShape>,
     /// Where each partition starts (its saved next page), for a resumed fetch.
-    resume: HashMap<String, Option<Url>>,
+    pub(super) resume: HashMap<String, Option<Url>>,
 }
 
 /// A listed window.
@@ -389,197 +365,4 @@ fn probe_slices(ahead: &Ahead<'_>, day: NaiveDate) -> Option<(Partition, Partiti
     }
     let last = slices.pop()?;
     Some((slices.swap_remove(0), last))
-}
-
-/// Pages `wave`'s partitions side by side; each starts where a resumed fetch left it, or the
-/// probe (`started`), or at its first page; finished ones are skipped.
-async fn page_wave(
-    client: &Client,
-    ahead: &Ahead<'_>,
-    started: &HashMap<String, Option<Url>>,
-    wave: &[&Partition],
-    tx: &mpsc::Sender<Landed>,
-) -> Result<()> {
-    let mut starts = Vec::new();
-    for part in wave {
-        let resume = match started.get(&part.key).or(ahead.resume.get(&part.key)) {
-            Some(None) => continue,
-            Some(Some(url)) => Some(url.clone()),
-            None => None,
-        };
-        let pairs: Vec<(&str, &str)> = part
-            .query
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        starts.push((part.key.clone(), client.calls_url(&pairs), resume));
-    }
-    let mut running = futures::stream::iter(
-        starts
-            .into_iter()
-            .map(|(key, first, resume)| page_partition(client, key, first, resume, tx)),
-    )
-    .buffer_unordered(ahead.opts.max_in_flight.max(1));
-    while let Some(done) = running.next().await {
-        done?;
-    }
-    Ok(())
-}
-
-/// Pages one partition from its resume point (or its first page), sending every page to the
-/// writer; waits when the writer is behind, so memory stays bounded.
-async fn page_partition(
-    client: &Client,
-    key: String,
-    first: Url,
-    resume: Option<Url>,
-    tx: &mpsc::Sender<Landed>,
-) -> Result<()> {
-    let resumed = resume.is_some();
-    let mut pager = client.pager(resume.unwrap_or_else(|| first.clone()));
-    let mut fresh = !resumed;
-    loop {
-        let page = match pager.next_page::<CallsPage>().await {
-            Ok(Some(page)) => page,
-            Ok(None) => return Ok(()),
-            Err(e) if !fresh && stale_token(&e) => {
-                tracing::warn!(
-                    "{e:#}; the saved page token is stale, listing the partition again from its first page"
-                );
-                let restart = Landed::Restart { key: key.clone() };
-                if tx.send(restart).await.is_err() {
-                    return Ok(());
-                }
-                pager = client.pager(first.clone());
-                fresh = true;
-                continue;
-            }
-            Err(e) => return Err(e),
-        };
-        fresh = true;
-        let next = page.next_page_uri.filter(|u| !u.is_empty());
-        let landed = Landed::Page {
-            key: key.clone(),
-            calls: page.calls,
-            next,
-        };
-        if tx.send(landed).await.is_err() {
-            // The writer stopped (an error, a stop): nothing more to do here.
-            return Ok(());
-        }
-    }
-}
-
-/// A resumed page Twilio refuses as a request (not a passing fault): its token expired.
-fn stale_token(err: &anyhow::Error) -> bool {
-    err.downcast_ref::<ApiError>()
-        .and_then(ApiError::status)
-        .is_some_and(|s| s == 400 || s == 404)
-}
-
-/// The one thread that owns the database while the window is listed.
-struct Writer<'a> {
-    store: &'a mut Store,
-    numbers: &'a mut Normalizer,
-    fetch_id: i64,
-    opts: &'a Options,
-    summary: &'a mut Summary,
-    /// A progress bar per partition, from its first landed page (drawn on a terminal only).
-    bars: HashMap<String, crate::progress::PartitionBar>,
-    /// Calls staged since the last merge.
-    staged: u64,
-    /// The ledger scan the SID lookups need is still to do.
-    scan_pending: bool,
-}
-
-impl Writer<'_> {
-    /// Staged calls worth merging while the next page is on its way: a merge this size takes
-    /// a few tens of milliseconds, well under a page's round trip.
-    const MERGE_WHILE_WAITING: u64 = 5_000;
-
-    /// Lands what comes until the network side is done; while nothing waits, does the work
-    /// that would otherwise follow the listing: the ledger scan, merging staged calls.
-    fn run(&mut self, mut rx: mpsc::Receiver<Landed>) -> Result<()> {
-        use tokio::sync::mpsc::error::TryRecvError;
-        loop {
-            let msg = match rx.try_recv() {
-                Ok(msg) => msg,
-                Err(TryRecvError::Disconnected) => return Ok(()),
-                Err(TryRecvError::Empty) if self.scan_pending => {
-                    super::scan_ledger(self.store, self.numbers, self.opts)?;
-                    self.scan_pending = false;
-                    continue;
-                }
-                Err(TryRecvError::Empty) if self.staged >= Self::MERGE_WHILE_WAITING => {
-                    let merged = self.store.merge_staged_chunk(self.staged)?;
-                    self.staged = self.staged.saturating_sub(merged);
-                    continue;
-                }
-                Err(TryRecvError::Empty) => match rx.blocking_recv() {
-                    Some(msg) => msg,
-                    None => return Ok(()),
-                },
-            };
-            self.land(msg)?;
-            stop::check()?;
-        }
-    }
-
-    fn land(&mut self, msg: Landed) -> Result<()> {
-        let now = Utc::now().timestamp();
-        match msg {
-            Landed::Restart { key } => self.store.reset_progress(self.fetch_id, &key)?,
-            Landed::Alerts(alerts) => {
-                self.summary.alerts += self.store.land_alerts(&alerts, now)? as u64;
-                crate::failpoint::hit("fetch.alerts-page");
-            }
-            Landed::First {
-                day,
-                calls,
-                complete,
-            } => {
-                let key = format!("calls:{day}");
-                self.bar(&key, calls.len(), true);
-                if complete {
-                    self.land_page(&key, &calls, None, now)?;
-                } else {
-                    // Its partitions list these calls again, harmlessly (merged by sid).
-                    self.store.stage_calls(&calls, self.numbers, now)?;
-                    self.staged += calls.len() as u64;
-                    self.summary.pages += 1;
-                }
-            }
-            Landed::Page { key, calls, next } => {
-                self.bar(&key, calls.len(), next.is_none());
-                self.land_page(&key, &calls, next.as_deref(), now)?;
-                crate::failpoint::hit("fetch.page");
-            }
-        }
-        Ok(())
-    }
-
-    fn land_page(&mut self, key: &str, calls: &[Call], next: Option<&str>, now: i64) -> Result<()> {
-        let page = Page {
-            fetch_id: self.fetch_id,
-            partition: key,
-            calls,
-            next_uri: next,
-        };
-        self.store.land_page(&page, self.numbers, now)?;
-        self.staged += calls.len() as u64;
-        self.summary.calls_listed += calls.len() as u64;
-        self.summary.pages += 1;
-        Ok(())
-    }
-
-    fn bar(&mut self, key: &str, calls: usize, last: bool) {
-        let bar = self
-            .bars
-            .entry(key.to_owned())
-            .or_insert_with(|| crate::progress::current().partition(key));
-        bar.inc(1, calls as u64);
-        if last {
-            bar.finish();
-        }
-    }
 }

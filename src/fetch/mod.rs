@@ -12,10 +12,12 @@
 
 mod calls;
 pub(crate) mod codes;
+mod paging;
 pub mod partitions;
 mod probe;
 mod shape;
 mod sids;
+mod writer;
 
 use crate::phone::Normalizer;
 use crate::reconcile;
