@@ -261,7 +261,7 @@ reconcile || { failed=1; record reconcile_error 1; }
 say "landing: cargo bench --bench landing ($landing_calls calls)"
 if cargo bench --quiet --bench landing -- --calls "$landing_calls" --runs 3 > "$work/landing.out" 2> "$work/landing.log"; then
   line=$(grep '^landing:' "$work/landing.out")
-  for key in calls seconds calls_per_s decode_per_s land_per_s written_mb; do
+  for key in calls seconds calls_per_s decode_per_s land_per_s stage_per_s merge_per_s floor_per_s written_mb; do
     record "landing_$key" "$(sed -n "s/.* $key=\([0-9.?]*\).*/\1/p" <<< "$line")"
   done
   sed 's/^/bench: landing: /' "$work/landing.out" >&2
