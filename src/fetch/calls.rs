@@ -187,6 +187,10 @@ async fn produce(client: &Client, ahead: &Ahead<'_>, tx: mpsc::Sender<Landed>) -
     let final_wave = tokio::sync::Notify::new();
     let alerts = async {
         final_wave.notified().await;
+        if tx.is_closed() {
+            // The writer stopped before the final wave: no sweep.
+            return Ok(note);
+        }
         let land = |alerts: Vec<Alert>| {
             let tx = tx.clone();
             async move { tx.send(Landed::Alerts(alerts)).await.is_ok() }

@@ -61,6 +61,10 @@ async fn page_partition(
     let mut pager = client.pager(resume.unwrap_or_else(|| first.clone()));
     let mut fresh = !resumed;
     loop {
+        if tx.is_closed() {
+            // The writer stopped (an error, a stop): no more requests.
+            return Ok(());
+        }
         let page = match pager.next_page::<CallsPage>().await {
             Ok(Some(page)) => page,
             Ok(None) => return Ok(()),
