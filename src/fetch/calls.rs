@@ -249,11 +249,11 @@ async fn list_calls(
         let found = match (opts.split.sequential, opts.time_filter, probe_day, &asked) {
             (true, _, _, _) => (Some(TimeFilter::Day), Vec::new()),
             (false, Some(mode), _, _) => (Some(mode), Vec::new()),
-            (false, None, Some(_), Some((first, last))) => {
-                let (mode, [a, b]) = probe::by_slices(client, first, last)
+            (false, None, Some(_), Some(slices)) => {
+                let (mode, pages) = probe::by_slices(client, slices)
                     .await
                     .with_context(|| asking(account))?;
-                (Some(mode), vec![(first, a), (last, b)])
+                (Some(mode), slices.iter().zip(pages).collect())
             }
             (false, None, Some(day), None) => {
                 let mode = probe::by_questions(client, day)
@@ -350,9 +350,10 @@ fn asking(account: &str) -> String {
     format!("asking how account {account} filters StartTime")
 }
 
-/// The first and last time slices of `day` as `fetch` would cut them, to probe with; `None`
-/// when a resumed fetch has progress in any slice of the day, or there is one slice only.
-fn probe_slices(ahead: &Ahead<'_>, day: NaiveDate) -> Option<(Partition, Partition)> {
+/// Time slices of `day` as `fetch` would cut them, to probe with: the first and the last,
+/// and between them as many as the first round leaves request slots for. `None` when a
+/// resumed fetch has progress in any slice of the day, or there is one slice only.
+fn probe_slices(ahead: &Ahead<'_>, day: NaiveDate) -> Option<Vec<Partition>> {
     let split = Split {
         callers: None,
         ..ahead.opts.split.clone()
@@ -367,6 +368,13 @@ fn probe_slices(ahead: &Ahead<'_>, day: NaiveDate) -> Option<(Partition, Partiti
     if slices.len() < 2 || slices.iter().any(|p| ahead.resume.contains_key(&p.key)) {
         return None;
     }
+    let slots = ahead
+        .opts
+        .max_in_flight
+        .saturating_sub(ahead.first_pages.len())
+        .max(2);
     let last = slices.pop()?;
-    Some((slices.swap_remove(0), last))
+    slices.truncate(slots - 1);
+    slices.push(last);
+    Some(slices)
 }

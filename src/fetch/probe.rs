@@ -12,34 +12,40 @@ use crate::twilio::model::{Call, CallsPage};
 use anyhow::Result;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
-/// Asks with the first pages of a big day's first and last time slices, so that the
-/// questions are work too: when the time counts, the pages are those slices' first pages.
+/// Asks with the first pages of a big day's time slices, so that the questions are work too:
+/// when the time counts, the pages are those slices' first pages. The first and last slices
+/// tell:
 /// - the first slice (from midnight): a server that reads only the date answers nothing;
 /// - the last slice (to midnight): one that reads only the date answers the whole day.
 ///
-/// `Second` when the first answer holds calls and both hold only calls of their slices.
+/// `Second` when the first answer holds calls and both hold only calls of their slices. The
+/// slices between them only fill request slots that would wait for the answer anyway.
 pub async fn by_slices(
     client: &Client,
-    first: &Partition,
-    last: &Partition,
-) -> Result<(TimeFilter, [CallsPage; 2])> {
-    let url = |p: &Partition| {
-        let pairs: Vec<(&str, &str)> = p
-            .query
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        client.calls_url(&pairs)
+    slices: &[Partition],
+) -> Result<(TimeFilter, Vec<CallsPage>)> {
+    let urls: Vec<url::Url> = slices
+        .iter()
+        .map(|p| {
+            let pairs: Vec<(&str, &str)> = p
+                .query
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            client.calls_url(&pairs)
+        })
+        .collect();
+    let pages =
+        futures::future::try_join_all(urls.iter().map(|u| client.get_json::<CallsPage>(u))).await?;
+    let second = match (slices.first(), slices.last(), pages.first(), pages.last()) {
+        (Some(first), Some(last), Some(a), Some(b)) if slices.len() >= 2 => {
+            !a.calls.is_empty()
+                && span(first).is_some_and(|(from, to)| within(&a.calls, from, to))
+                && span(last).is_some_and(|(from, to)| within(&b.calls, from, to))
+        }
+        _ => false,
     };
-    let (first_url, last_url) = (url(first), url(last));
-    let (a, b) = tokio::try_join!(
-        client.get_json::<CallsPage>(&first_url),
-        client.get_json::<CallsPage>(&last_url)
-    )?;
-    let second = !a.calls.is_empty()
-        && span(first).is_some_and(|(from, to)| within(&a.calls, from, to))
-        && span(last).is_some_and(|(from, to)| within(&b.calls, from, to));
-    Ok((mode(second), [a, b]))
+    Ok((mode(second), pages))
 }
 
 /// Asks about `day` with two small questions: the day up to its last second (a server that
