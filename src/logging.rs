@@ -51,6 +51,20 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
     }
 }
 
+/// Logs at debug (`-vv`) how long each phase of a run took: where a slow night went.
+pub(crate) struct Phase(std::time::Instant);
+
+impl Phase {
+    pub(crate) fn start() -> Phase {
+        Phase(std::time::Instant::now())
+    }
+
+    pub(crate) fn done(&mut self, what: &str) {
+        tracing::debug!("{what} took {:.3} s", self.0.elapsed().as_secs_f64());
+        self.0 = std::time::Instant::now();
+    }
+}
+
 /// One line of a command's summary: `callrecon: {line}`, or a JSON object.
 pub fn say(line: &str) {
     match format() {

@@ -41,11 +41,13 @@ pub fn finish_report(
     rec.reported(&written);
     // A dry run leaves everything but the landed data as it was, old rows included.
     let cutoff = plan.now - Duration::days(plan.retain_days.into());
+    let started = std::time::Instant::now();
     let pruned = if out.dry_run {
         Default::default()
     } else {
         store.prune(cutoff.timestamp())?
     };
+    tracing::debug!("pruning took {:.3} s", started.elapsed().as_secs_f64());
     if pruned.rows > 0 {
         tracing::info!(
             "pruned {} row(s) older than {} days",
@@ -102,7 +104,7 @@ pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> 
     let dest = out.out.clone().unwrap_or_else(|| PathBuf::from("-"));
     let writer = report::Writer::create(&dest)?.excel_safe(out.excel_safe);
     let summary = reconcile::reconcile(store, &mut plan.numbers, &opts, writer)?;
-    let spend = report::spend::tally(&store.conn)?;
+    let spend = summary.spend.spend();
     let mut files = Vec::new();
     if dest.as_os_str() != "-" {
         files.push(format!("report written to {}", dest.display()));

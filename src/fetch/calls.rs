@@ -73,7 +73,7 @@ pub async fn list_window(
         summary.resumed = true;
     }
     let days = opts.window.days(opts.match_delay, opts.now);
-    let mut phase = super::Phase::start();
+    let mut phase = crate::logging::Phase::start();
     let shapes = super::shape::read(&store.conn, &days, numbers)?;
     let mut whole_days = Vec::new();
     let mut first_pages = Vec::new();

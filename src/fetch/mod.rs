@@ -126,7 +126,7 @@ pub async fn fetch(
         opts.split.callers = caller_ids(store, numbers)?;
     }
     let opts = &opts;
-    let mut phase = Phase::start();
+    let mut phase = crate::logging::Phase::start();
     let listed = calls::list_window(client, store, numbers, opts, &mut summary).await?;
     let fetch_id = listed.fetch_id;
     phase.done("listing");
@@ -144,20 +144,6 @@ pub async fn fetch(
     summary.retries = client.stats.retries.load(Ordering::Relaxed);
     summary.throttled = client.stats.throttled.load(Ordering::Relaxed);
     Ok(summary)
-}
-
-/// Logs (at debug) how long each phase of a fetch took: where a slow night went.
-pub(crate) struct Phase(std::time::Instant);
-
-impl Phase {
-    pub(crate) fn start() -> Self {
-        Self(std::time::Instant::now())
-    }
-
-    pub(crate) fn done(&mut self, what: &str) {
-        tracing::debug!("{what} took {:.3} s", self.0.elapsed().as_secs_f64());
-        self.0 = std::time::Instant::now();
-    }
 }
 
 /// The ledger's caller IDs, E.164, when every row names one and they are few: then one
@@ -202,8 +188,9 @@ fn caller_ids(store: &Store, numbers: &mut Normalizer) -> Result<Option<Vec<Stri
 /// How much of `report`'s preparation a fetch's query needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Working {
-    /// The window's ledger rows read into the working tables, not matched: the ledger's own
-    /// SIDs are all the SID lookups need.
+    /// The window's ledger rows read into the working tables, without the matching rules
+    /// (a row's own SID stands as its provisional match): the ledger's own SIDs are all the
+    /// SID lookups need.
     Scan,
     /// As `Scan`, done already (while the listing waited for pages).
     Scanned,
@@ -212,7 +199,7 @@ enum Working {
     Rematch,
 }
 
-/// Reads the window's ledger rows into the working tables (`w_rows`), unmatched.
+/// Reads the window's ledger rows into the working tables (`w_rows`), before matching.
 fn scan_ledger(store: &mut Store, numbers: &mut Normalizer, opts: &Options) -> Result<()> {
     let tx = store.conn.transaction()?;
     let lookback = opts.match_delay + Duration::seconds(reconcile::matching::EARLY_TOLERANCE_SECS);

@@ -19,7 +19,7 @@ pub async fn look_up(
     working: Working,
     summary: &mut Summary,
 ) -> Result<()> {
-    let mut phase = super::Phase::start();
+    let mut phase = crate::logging::Phase::start();
     let mut sids: Vec<String> = query_working(store, numbers, opts, working, |conn| {
         let mut stmt = conn.prepare(
             "SELECT DISTINCT sid FROM w_rows

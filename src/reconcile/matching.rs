@@ -13,6 +13,7 @@
 
 use anyhow::Result;
 use chrono::Duration;
+use rusqlite::types::ToSqlOutput;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 
@@ -27,8 +28,10 @@ pub struct MatchStats {
     pub by_heuristic: u64,
 }
 
-/// A row's heuristic candidates, nearest first (through the `(to_norm, date_created)` index).
-pub(crate) const CANDIDATES: &str = "SELECT c.sid FROM recon_calls c
+/// A row's heuristic candidates, nearest first (through the `(to_norm, date_created)` index),
+/// with what `temp.w_calls` keeps of the one it takes.
+pub(crate) const CANDIDATES: &str =
+    "SELECT c.sid, c.status, c.price, c.price_unit FROM recon_calls c
     WHERE c.to_norm = ?1 AND c.date_created BETWEEN ?2 AND ?3
       AND c.direction IN ('outbound-api', 'outbound-dial')
       AND (?4 IS NULL OR c.from_norm = ?4)
@@ -38,8 +41,12 @@ pub(crate) const CANDIDATES: &str = "SELECT c.sid FROM recon_calls c
 pub fn match_rows(conn: &Connection, delay: Duration) -> Result<MatchStats> {
     let mut stats = MatchStats::default();
     let mut claimed: HashSet<String> = HashSet::new();
+    let mut step = crate::logging::Phase::start();
+    conn.execute_batch(super::landed::CREATE)?;
     match_by_sid(conn, &mut stats, &mut claimed)?;
+    step.done("matching by SID");
     match_by_heuristic(conn, delay, &mut stats, &mut claimed)?;
+    step.done("heuristic matching");
     Ok(stats)
 }
 
@@ -48,41 +55,63 @@ fn match_by_sid(
     stats: &mut MatchStats,
     claimed: &mut HashSet<String>,
 ) -> Result<()> {
-    // Set operations first: they stay fast and memory-flat at a million rows.
+    // Every readable row with a well-formed SID takes that call (the scan set it so, in the
+    // same write: rewriting a million rows here cost half a second; this only sets it again
+    // after `fetch` cleared the matches); the few whose call was never landed are found next
+    // and handed back to the heuristic, with a note.
     conn.execute_batch(
         "UPDATE w_rows SET match_sid = sid, matched_by = 'sid'
-         WHERE problem IS NULL AND EXISTS (SELECT 1 FROM recon_calls c WHERE c.sid = w_rows.sid);
-         UPDATE w_rows SET note = coalesce(note || '; ', '') ||
+         WHERE match_sid IS NULL AND problem IS NULL AND sid IS NOT NULL",
+    )?;
+    let mut unmatch = conn.prepare_cached(
+        "UPDATE w_rows SET match_sid = NULL, matched_by = NULL, note = coalesce(note || '; ', '') ||
              CASE WHEN EXISTS (SELECT 1 FROM recon_unknown_sids u WHERE u.sid = w_rows.sid)
                   THEN 'Twilio does not know call_sid ' || sid || ' (404); matched as if it had none'
                   ELSE 'call_sid ' || sid || ' was not in the listed days and was not looked up' END
-         WHERE problem IS NULL AND sid IS NOT NULL AND match_sid IS NULL;",
+         WHERE ledger_id = ?1",
     )?;
+    for id in super::landed::probe(conn)? {
+        unmatch.execute([id])?;
+    }
     // The few rows whose call went to another number (an agent) may have a <Dial> child leg
-    // that reached the row's number: that leg is the row's truth.
+    // that reached the row's number: that leg is the row's truth. Child legs are looked for
+    // first (a small partial index); only the rows that have some read their own call, so
+    // the calls' table is not read once more for every row.
     let mut elsewhere = conn.prepare(
-        "SELECT w.ledger_id, w.sid, w.to_key FROM w_rows w JOIN recon_calls c ON c.sid = w.sid
-         WHERE w.matched_by = 'sid' AND c.to_norm IS NOT w.to_key
-           AND EXISTS (SELECT 1 FROM recon_calls k WHERE k.parent_call_sid = w.sid)",
+        "WITH parents AS MATERIALIZED (
+             SELECT w.ledger_id, w.sid, w.to_key FROM w_rows w
+             WHERE w.matched_by = 'sid'
+               AND EXISTS (SELECT 1 FROM recon_calls k WHERE k.parent_call_sid = w.sid))
+         SELECT p.ledger_id, p.sid, p.to_key FROM parents p JOIN recon_calls c ON c.sid = p.sid
+         WHERE c.to_norm IS NOT p.to_key",
     )?;
     let legs: Vec<(i64, String, Option<String>)> = elsewhere
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
     let mut child = conn.prepare_cached(
-        "SELECT sid FROM recon_calls WHERE parent_call_sid = ?1 AND to_norm = ?2
+        "SELECT sid, status, price, price_unit FROM recon_calls
+         WHERE parent_call_sid = ?1 AND to_norm = ?2
          ORDER BY date_created, sid LIMIT 1",
     )?;
     let mut set = conn.prepare_cached(
         "UPDATE w_rows SET match_sid = ?2, matched_by = 'child-leg' WHERE ledger_id = ?1",
     )?;
+    let mut set_call = conn.prepare_cached(
+        "INSERT OR REPLACE INTO w_calls (ledger_id, status, price, price_unit)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    type Leg = (String, String, Option<String>, Option<String>);
     for (id, sid, to_key) in legs {
-        let leg: Option<String> = child
-            .query_row(params![sid, to_key], |r| r.get(0))
+        let leg: Option<Leg> = child
+            .query_row(params![sid, to_key], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
             .optional()?;
-        if let Some(leg) = leg
+        if let Some((leg, status, price, unit)) = leg
             && claimed.insert(leg.clone())
         {
             set.execute(params![id, leg])?;
+            set_call.execute(params![id, status, price, unit])?;
         }
     }
     let (by_sid, by_child_leg): (i64, i64) = conn.query_row(
@@ -113,9 +142,13 @@ fn match_by_heuristic(
     // statement is still reading it.
     conn.execute_batch(
         "DROP TABLE IF EXISTS temp.w_claims;
-         CREATE TEMP TABLE w_claims (ledger_id INTEGER PRIMARY KEY, sid TEXT NOT NULL);",
+         CREATE TEMP TABLE w_claims (ledger_id INTEGER PRIMARY KEY, sid TEXT NOT NULL,
+             status TEXT NOT NULL, price TEXT, price_unit TEXT);",
     )?;
-    let mut set = conn.prepare_cached("INSERT INTO w_claims (ledger_id, sid) VALUES (?1, ?2)")?;
+    let mut set = conn.prepare_cached(
+        "INSERT INTO w_claims (ledger_id, sid, status, price, price_unit)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
     let mut query = rows.query([])?;
     while let Some(row) = query.next()? {
         let (id, ts, to_key, from_key): (i64, i64, String, Option<String>) =
@@ -131,7 +164,14 @@ fn match_by_heuristic(
         while let Some(c) = found.next()? {
             let sid: String = c.get(0)?;
             if claimed.insert(sid.clone()) {
-                set.execute(params![id, sid])?;
+                let (status, price, unit) = (c.get_ref(1)?, c.get_ref(2)?, c.get_ref(3)?);
+                set.execute(params![
+                    id,
+                    sid,
+                    ToSqlOutput::Borrowed(status),
+                    ToSqlOutput::Borrowed(price),
+                    ToSqlOutput::Borrowed(unit)
+                ])?;
                 break;
             }
         }
@@ -140,7 +180,9 @@ fn match_by_heuristic(
     conn.execute_batch(
         "UPDATE w_rows SET match_sid = (SELECT sid FROM w_claims k WHERE k.ledger_id = w_rows.ledger_id),
                            matched_by = 'heuristic'
-         WHERE ledger_id IN (SELECT ledger_id FROM w_claims);",
+         WHERE ledger_id IN (SELECT ledger_id FROM w_claims);
+         INSERT INTO w_calls (ledger_id, status, price, price_unit)
+         SELECT ledger_id, status, price, price_unit FROM w_claims ORDER BY ledger_id;",
     )?;
     stats.by_heuristic = conn.query_row(
         "SELECT count(*) FROM w_rows WHERE in_window = 1 AND matched_by = 'heuristic'",

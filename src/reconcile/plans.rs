@@ -49,10 +49,14 @@ fn no_report_query_scans_a_big_table() {
     tx.execute_batch(super::WORK_TABLES).unwrap();
     let queries = [
         ("scan", super::scan::READ),
-        ("rows", super::ROWS),
+        ("rows", super::stream::ROWS),
+        ("call", super::stream::CALL),
+        ("landed", super::landed::ROWID),
+        ("kept", super::landed::KEPT),
         ("heuristic", super::matching::CANDIDATES),
         ("alerts", super::twilio_codes::ALERT),
         ("notifications", super::twilio_codes::NOTIFICATION),
+        ("any codes", super::twilio_codes::ANY),
         ("orphans", crate::report::orphans::ORPHANS),
         ("notification lookups", crate::fetch::codes::CANDIDATES),
     ];

@@ -48,8 +48,8 @@ const CREATE: &str = "
         backfilled  INTEGER NOT NULL,
         problem     TEXT,          -- why callrecon cannot read the row (reported, not fatal)
         note        TEXT,          -- remarks for error_message
-        match_sid   TEXT,
-        matched_by  TEXT
+        match_sid   TEXT,          -- the call matched; a readable row with a SID names its own
+        matched_by  TEXT           -- call from the start (matching then checks it was landed)
     );
 ";
 
@@ -59,34 +59,33 @@ const CREATE: &str = "
 /// `intended_at` does not start like a date at all (unreadable: reported in every window; one
 /// that starts like a date but is not one, `2026-13-45`, is reported in that date's windows),
 /// and the rows still followed up or resolved by this window. callrecon's own write-backs
-/// are joined through the audit trail's index.
+/// are joined through the audit trail's index: a row comes once per audit entry (once when it
+/// has none), and the latest entry of each column counts. One join, where a lookup of the
+/// latest entry per column cost three subqueries a row, most of the read.
+///
+/// A row may come twice (a followed-up row of the window's days): `UNION ALL` streams the
+/// branches one after the other, where `UNION` would first gather every id of the window in
+/// a temporary index (tens of MB for a million rows); the second copy is ignored on insert.
 pub(crate) const READ: &str = "
     WITH ids(id) AS (
         SELECT id FROM intended_calls WHERE substr(intended_at, 1, 10) BETWEEN ?3 AND ?4
-        UNION SELECT id FROM intended_calls
+        UNION ALL SELECT id FROM intended_calls
               WHERE (intended_at GLOB '[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]*') = 0
-        UNION SELECT id FROM intended_calls WHERE substr(intended_at, 1, 10) IS NULL
-        UNION SELECT ledger_id FROM recon_followups
+        UNION ALL SELECT id FROM intended_calls WHERE substr(intended_at, 1, 10) IS NULL
+        UNION ALL SELECT ledger_id FROM recon_followups
               WHERE (resolved_from IS NULL AND expired_at IS NULL)
                  OR (resolved_from = ?1 AND resolved_to = ?2)
     )
     SELECT i.id, i.to_number, i.from_number, i.intended_at, i.call_sid, i.create_error_code,
            i.webhook_status, i.webhook_error_code, i.webhook_sip_code,
-           s.ledger_id IS NOT NULL, s.old_value, s.new_value,
-           h.ledger_id IS NOT NULL, h.old_value, h.new_value,
-           c.ledger_id IS NOT NULL, c.old_value, c.new_value,
            f.ledger_id IS NOT NULL
              AND ((f.resolved_from IS NULL AND f.expired_at IS NULL)
-                  OR (f.resolved_from = ?1 AND f.resolved_to = ?2))
+                  OR (f.resolved_from = ?1 AND f.resolved_to = ?2)),
+           a.audit_id, a.column, a.old_value, a.new_value
     FROM ids
     JOIN intended_calls i ON i.id = ids.id
-    LEFT JOIN recon_audit s ON s.audit_id = (SELECT max(audit_id) FROM recon_audit
-                                             WHERE ledger_id = i.id AND column = 'call_sid')
-    LEFT JOIN recon_audit h ON h.audit_id = (SELECT max(audit_id) FROM recon_audit
-                                             WHERE ledger_id = i.id AND column = 'webhook_status')
-    LEFT JOIN recon_audit c ON c.audit_id = (SELECT max(audit_id) FROM recon_audit
-                                             WHERE ledger_id = i.id AND column = 'webhook_error_code')
-    LEFT JOIN recon_followups f ON f.ledger_id = i.id";
+    LEFT JOIN recon_followups f ON f.ledger_id = i.id
+    LEFT JOIN recon_audit a ON a.ledger_id = i.id";
 
 /// What the scan found.
 #[derive(Debug, Default, Clone, Copy)]
@@ -97,11 +96,9 @@ pub struct ScanStats {
 
 /// A column's value as the application left it: the current value, unless callrecon wrote it
 /// and it is unchanged since, in which case the value before callrecon's write.
-fn application_value(current: Value, written: &Option<(Option<String>, Option<String>)>) -> Value {
+fn application_value(current: Value, written: &Option<Written>) -> Value {
     match written {
-        Some((old, new)) if value_text(&current) == *new => {
-            old.clone().map_or(Value::Null, Value::Text)
-        }
+        Some(w) if value_text(&current) == w.new => w.old.clone().map_or(Value::Null, Value::Text),
         _ => current,
     }
 }
@@ -112,6 +109,81 @@ fn value_text(v: &Value) -> Option<String> {
         Value::Integer(n) => Some(n.to_string()),
         Value::Real(f) => Some(f.to_string()),
         Value::Null | Value::Blob(_) => None,
+    }
+}
+
+/// `value_text`, without a copy.
+fn into_text(v: Value) -> Option<String> {
+    match v {
+        Value::Text(s) => Some(s),
+        other => value_text(&other),
+    }
+}
+
+/// callrecon's latest write to one column of a row, from the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+struct Written {
+    audit_id: i64,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+/// One ledger row as read, with callrecon's latest write to each column it writes back.
+struct Read {
+    id: i64,
+    to_number: Value,
+    from_number: Value,
+    intended_at: Value,
+    call_sid: Value,
+    create_code: Value,
+    hook_status: Value,
+    hook_code: Value,
+    sip_code: Value,
+    followed_up: bool,
+    sid_written: Option<Written>,
+    status_written: Option<Written>,
+    code_written: Option<Written>,
+}
+
+impl Read {
+    fn new(row: &rusqlite::Row) -> Result<Read> {
+        Ok(Read {
+            id: row.get(0)?,
+            to_number: row.get(1)?,
+            from_number: row.get(2)?,
+            intended_at: row.get(3)?,
+            call_sid: row.get(4)?,
+            create_code: row.get(5)?,
+            hook_status: row.get(6)?,
+            hook_code: row.get(7)?,
+            sip_code: row.get(8)?,
+            followed_up: row.get(9)?,
+            sid_written: None,
+            status_written: None,
+            code_written: None,
+        })
+    }
+
+    /// Keeps the row's audit entry (if the join found one) when it is its column's latest.
+    fn audit(&mut self, row: &rusqlite::Row) -> Result<()> {
+        let Some(audit_id) = row.get::<_, Option<i64>>(10)? else {
+            return Ok(());
+        };
+        let column: String = row.get(11)?;
+        let slot = match column.as_str() {
+            "call_sid" => &mut self.sid_written,
+            "webhook_status" => &mut self.status_written,
+            "webhook_error_code" => &mut self.code_written,
+            _ => return Ok(()),
+        };
+        if slot.as_ref().is_none_or(|w| w.audit_id < audit_id) {
+            *slot = Some(Written {
+                audit_id,
+                old: row.get(12)?,
+                new: row.get(13)?,
+            });
+        }
+        Ok(())
     }
 }
 
@@ -126,11 +198,20 @@ pub fn scan_ledger(
     numbers: &mut Normalizer,
 ) -> Result<ScanStats> {
     conn.execute_batch(CREATE)?;
-    let mut insert = conn.prepare_cached(
-        "INSERT OR IGNORE INTO w_rows (ledger_id, ts, in_window, to_key, to_valid, from_key, sid,
-             create_code, hook_status, hook_code, sip_code, backfilled, problem, note)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-    )?;
+    let mut scan = Scan {
+        insert: conn.prepare_cached(
+            "INSERT OR IGNORE INTO w_rows (ledger_id, ts, in_window, to_key, to_valid, from_key,
+                 sid, create_code, hook_status, hook_code, sip_code, backfilled, problem, note,
+                 match_sid, matched_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                 CASE WHEN ?13 IS NULL THEN ?7 END,
+                 CASE WHEN ?13 IS NULL AND ?7 IS NOT NULL THEN 'sid' END)",
+        )?,
+        window,
+        earliest: window.from - lookback,
+        numbers,
+        stats: ScanStats::default(),
+    };
     let mut read = conn.prepare(READ)?;
     let day = |t: chrono::DateTime<chrono::Utc>| t.date_naive().to_string();
     let lo = day(window.from - lookback - Duration::days(1));
@@ -143,27 +224,45 @@ pub fn scan_ledger(
             hi
         ])
         .context("reading intended_calls")?;
-    let earliest = window.from - lookback;
-    let mut stats = ScanStats::default();
+    // A row's audit entries come one after the other: the row is done when the next begins.
+    let mut current: Option<Read> = None;
     while let Some(row) = rows.next()? {
         let id: i64 = row.get(0)?;
-        let text =
-            |i: usize| -> Result<Option<String>> { Ok(value_text(&row.get::<_, Value>(i)?)) };
-        let audit = |i: usize| -> Result<Option<(Option<String>, Option<String>)>> {
-            Ok(if row.get::<_, bool>(i)? {
-                Some((row.get(i + 1)?, row.get(i + 2)?))
-            } else {
-                None
-            })
-        };
-        let followed_up: bool = row.get(18)?;
-        let intended_at = text(3)?.unwrap_or_default();
+        if current.as_ref().is_none_or(|c| c.id != id) {
+            if let Some(done) = current.take() {
+                scan.row(done)?;
+            }
+            current = Some(Read::new(row)?);
+        }
+        if let Some(read) = current.as_mut() {
+            read.audit(row)?;
+        }
+    }
+    if let Some(done) = current {
+        scan.row(done)?;
+    }
+    conn.execute_batch("CREATE INDEX temp.w_rows_ts ON w_rows (ts, ledger_id)")?;
+    Ok(scan.stats)
+}
+
+struct Scan<'a> {
+    insert: rusqlite::CachedStatement<'a>,
+    window: Window,
+    earliest: chrono::DateTime<chrono::Utc>,
+    numbers: &'a mut Normalizer,
+    stats: ScanStats,
+}
+
+impl Scan<'_> {
+    /// Reads one ledger row into `w_rows`, if it belongs there.
+    fn row(&mut self, read: Read) -> Result<()> {
+        let intended_at = into_text(read.intended_at).unwrap_or_default();
         let ts = parse_intended_at(&intended_at);
         let in_window = match ts {
-            Some(t) if window.contains(t) => IN_WINDOW,
-            Some(_) if followed_up => FOLLOWUP,
-            Some(t) if earliest <= t && t < window.from => LOOKBACK,
-            Some(_) => continue,
+            Some(t) if self.window.contains(t) => IN_WINDOW,
+            Some(_) if read.followed_up => FOLLOWUP,
+            Some(t) if self.earliest <= t && t < self.window.from => LOOKBACK,
+            Some(_) => return Ok(()),
             None => IN_WINDOW,
         };
         let mut problems = Vec::new();
@@ -180,14 +279,13 @@ pub fn scan_ledger(
                 None
             }
         };
-        let create_code = int("create_error_code", row.get(5)?);
-        let hook_value = application_value(row.get(7)?, &audit(15)?);
+        let create_code = int("create_error_code", read.create_code);
+        let hook_value = application_value(read.hook_code, &read.code_written);
         let hook_code = int("webhook_error_code", hook_value);
-        let sip_code = int("webhook_sip_code", row.get(8)?);
-        let hook_audit = audit(12)?;
-        let backfilled = hook_audit.is_some();
-        let hook_status = value_text(&application_value(row.get(6)?, &hook_audit));
-        let to_number = text(1)?.unwrap_or_default();
+        let sip_code = int("webhook_sip_code", read.sip_code);
+        let backfilled = read.status_written.is_some();
+        let hook_status = into_text(application_value(read.hook_status, &read.status_written));
+        let to_number = into_text(read.to_number).unwrap_or_default();
         // (key, valid): validity of an E.164-shaped number is left open (NULL) and asked
         // only for the rows whose outcome it can change.
         let to: Option<(String, Option<bool>)> = if to_number.trim().is_empty() {
@@ -196,14 +294,14 @@ pub fn scan_ledger(
         } else if crate::phone::is_e164_shaped(to_number.trim()) {
             Some((to_number.trim().to_owned(), None))
         } else {
-            let n = numbers.normalize(&to_number);
+            let n = self.numbers.normalize(&to_number);
             Some((n.key, Some(n.valid)))
         };
-        let from_key = text(2)?
+        let from_key = into_text(read.from_number)
             .filter(|s| !s.trim().is_empty())
-            .map(|s| numbers.key(&s));
+            .map(|s| self.numbers.key(&s));
         let mut note = None;
-        let sid_value = value_text(&application_value(row.get(4)?, &audit(9)?));
+        let sid_value = into_text(application_value(read.call_sid, &read.sid_written));
         let sid = match sid_value
             .map(|s| s.trim().to_owned())
             .filter(|s| !s.is_empty())
@@ -217,19 +315,17 @@ pub fn scan_ledger(
             }
             None => None,
         };
-        if in_window == IN_WINDOW {
-            stats.rows_in_window += 1;
-            if !problems.is_empty() {
-                stats.unreadable += 1;
-            }
-        }
         let problem = (!problems.is_empty()).then(|| problems.join("; "));
-        insert.execute(params![
-            id,
+        let (to_key, to_valid) = match to {
+            Some((key, valid)) => (Some(key), valid),
+            None => (None, Some(true)),
+        };
+        let inserted = self.insert.execute(params![
+            read.id,
             ts.map(|t| t.timestamp()),
             in_window,
-            to.as_ref().map(|(key, _)| key.clone()),
-            to.as_ref().map_or(Some(true), |(_, valid)| *valid),
+            to_key,
+            to_valid,
             from_key,
             sid,
             create_code,
@@ -240,9 +336,12 @@ pub fn scan_ledger(
             problem,
             note,
         ])?;
+        if inserted == 1 && in_window == IN_WINDOW {
+            self.stats.rows_in_window += 1;
+            self.stats.unreadable += problem.is_some() as u64;
+        }
+        Ok(())
     }
-    conn.execute_batch("CREATE INDEX temp.w_rows_ts ON w_rows (ts, ledger_id)")?;
-    Ok(stats)
 }
 
 #[cfg(test)]
@@ -251,7 +350,11 @@ mod tests {
 
     #[test]
     fn callrecons_own_writes_are_read_as_what_was_there_before() {
-        let wrote = Some((None, Some("completed".to_owned())));
+        let wrote = Some(Written {
+            audit_id: 1,
+            old: None,
+            new: Some("completed".to_owned()),
+        });
         assert_eq!(
             application_value(Value::Text("completed".into()), &wrote),
             Value::Null

@@ -21,7 +21,16 @@ pub(crate) const NOTIFICATION: &str = "SELECT error_code, text FROM recon_notifi
       AND error_code <> 15003 AND error_code NOT BETWEEN 11200 AND 11299
     ORDER BY log, message_at DESC, sid LIMIT 1";
 
+/// Whether a call or its parent has any alert or notification at all: four index probes,
+/// where each of the queries above builds two temporary B-trees (its `IN` list, its `ORDER
+/// BY`) even when nothing matches. Most calls have none.
+pub(crate) const ANY: &str = "SELECT EXISTS (SELECT 1 FROM recon_alerts WHERE resource_sid = ?1)
+    OR EXISTS (SELECT 1 FROM recon_alerts WHERE resource_sid = ?2)
+    OR EXISTS (SELECT 1 FROM recon_notifications WHERE call_sid = ?1)
+    OR EXISTS (SELECT 1 FROM recon_notifications WHERE call_sid = ?2)";
+
 pub struct Finder<'c> {
+    any: CachedStatement<'c>,
     alert: CachedStatement<'c>,
     notification: CachedStatement<'c>,
 }
@@ -29,6 +38,7 @@ pub struct Finder<'c> {
 impl<'c> Finder<'c> {
     pub fn new(conn: &'c Connection) -> Result<Finder<'c>> {
         Ok(Finder {
+            any: conn.prepare_cached(ANY)?,
             alert: conn.prepare_cached(ALERT)?,
             notification: conn.prepare_cached(NOTIFICATION)?,
         })
@@ -44,6 +54,18 @@ impl<'c> Finder<'c> {
         status: Option<&str>,
     ) -> Result<(Option<TwilioCode>, Option<TwilioCode>)> {
         if !matches!(status, Some("failed" | "busy" | "no-answer" | "canceled")) {
+            return Ok((None, None));
+        }
+        self.best(call, parent)
+    }
+
+    /// The best alert, else the best notification, of a call (or its parent).
+    pub fn best(
+        &mut self,
+        call: &str,
+        parent: Option<&str>,
+    ) -> Result<(Option<TwilioCode>, Option<TwilioCode>)> {
+        if !self.any.query_row(params![call, parent], |r| r.get(0))? {
             return Ok((None, None));
         }
         let alert = self.alert(call, parent)?;

@@ -38,12 +38,7 @@ pub struct Matched<'a> {
 /// top-level call's SID only where those are empty.
 pub fn decide(ledger: &Ledger, call: &Matched, verdict: &Verdict) -> Option<Decided> {
     let (sid, status) = (call.sid?, call.status?);
-    if !is_final(status)
-        || ledger
-            .webhook_status
-            .as_deref()
-            .is_some_and(|s| is_final(s.trim()))
-    {
+    if !applies(ledger, status) {
         return None;
     }
     let code = match verdict.error_source {
@@ -65,6 +60,17 @@ pub fn decide(ledger: &Ledger, call: &Matched, verdict: &Verdict) -> Option<Deci
         code,
         sid: sid_empty.then(|| top.to_owned()),
     })
+}
+
+/// Whether a row with a call of Twilio status `status` is written back at all: the status is
+/// final and the ledger's is empty or not final. The report reads the rest of a call (its
+/// direction and parent) only for such rows.
+pub fn applies(ledger: &Ledger, status: &str) -> bool {
+    is_final(status)
+        && !ledger
+            .webhook_status
+            .as_deref()
+            .is_some_and(|s| is_final(s.trim()))
 }
 
 /// A write-back decided for one row.

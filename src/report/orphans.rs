@@ -40,12 +40,7 @@ pub fn write(conn: &Connection, window: Window, dest: &Path, excel_safe: bool) -
     while let Some(r) = rows.next()? {
         let sid: String = r.get(0)?;
         let status: String = r.get(3)?;
-        let alert = finder.alert(&sid, None)?;
-        let notification = if alert.is_none() {
-            finder.notification(&sid, None)?
-        } else {
-            None
-        };
+        let (alert, notification) = finder.best(&sid, None)?;
         let verdict = classify(&Facts {
             to_valid: true,
             call_status: Some(&status),

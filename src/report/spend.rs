@@ -3,16 +3,12 @@
 //!
 //! Prices are Twilio's decimal text (`"-0.01300"`, negative for a charge) and are summed
 //! exactly, as integers scaled by a power of ten, never as floats: a billing team compares
-//! these totals with an invoice. Read from the report's working tables (`temp.w_rows` with
-//! its matches, `temp.w_outcomes` for the failed rows' outcome), like the numbers file, so it
-//! agrees with the report row for row, completed calls included whether or not the report
-//! lists them.
+//! these totals with an invoice. The report adds each row as it streams (completed calls
+//! included whether or not the report lists them), so the spend agrees with the report row
+//! for row, without reading the calls a second time.
 
 use crate::reconcile::classify::OUTCOMES;
-use anyhow::Result;
-use rusqlite::Connection;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// What one outcome cost in one currency.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -25,47 +21,72 @@ pub struct Spend {
     pub calls: u64,
 }
 
-/// A matched call's outcome is its final status, but a failed call is `unreachable` when its
-/// error said so (classify.rs), which `w_outcomes` recorded.
-const PRICED: &str = "
-    SELECT CASE WHEN c.status = 'failed' THEN coalesce(o.outcome, 'failed')
-                WHEN c.status IN ('completed', 'busy', 'no-answer', 'canceled') THEN c.status
-                ELSE 'pending' END,
-           coalesce(c.price_unit, ''), c.price
-    FROM w_rows w JOIN recon_calls c ON c.sid = w.match_sid
-    LEFT JOIN w_outcomes o ON o.ledger_id = w.ledger_id
-    WHERE w.in_window = 1 AND w.problem IS NULL AND c.price IS NOT NULL AND trim(c.price) <> ''";
+/// The running sums, one per (outcome, currency): a handful, so a list.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    sums: Vec<(&'static str, String, Decimal, u64)>,
+}
 
-/// Tallies the window's spend, in the summary's outcome order, then by currency.
-pub fn tally(conn: &Connection) -> Result<Vec<Spend>> {
-    let rank = |o: &str| {
-        OUTCOMES
-            .iter()
-            .position(|x| *x == o)
-            .unwrap_or(OUTCOMES.len())
-    };
-    let mut sums: BTreeMap<(usize, String, String), (Decimal, u64)> = BTreeMap::new();
-    let mut stmt = conn.prepare(PRICED)?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let (outcome, unit, price): (String, String, String) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        let Some(price) = Decimal::parse(&price) else {
-            tracing::warn!("price '{price}' is not a decimal number; left out of the spend");
-            continue;
+impl Tally {
+    /// Adds one window row's matched call. Its outcome is the call's final status, but a
+    /// failed call is `unreachable` when its error said so (`row_outcome`, from classify.rs),
+    /// and a call still running is `pending`. Calls without a price are not counted.
+    pub fn add(
+        &mut self,
+        status: &str,
+        row_outcome: &'static str,
+        unit: Option<&str>,
+        price: &str,
+    ) {
+        // SQLite's trim(): spaces only; other blanks reach the parser, which refuses them.
+        if price.trim_matches(' ').is_empty() {
+            return;
+        }
+        let outcome = match status {
+            "failed" => row_outcome,
+            "completed" => "completed",
+            "busy" => "busy",
+            "no-answer" => "no-answer",
+            "canceled" => "canceled",
+            _ => "pending",
         };
-        let entry = sums.entry((rank(&outcome), outcome, unit)).or_default();
-        entry.0 = entry.0 + price;
-        entry.1 += 1;
+        let Some(price) = Decimal::parse(price) else {
+            tracing::warn!("price '{price}' is not a decimal number; left out of the spend");
+            return;
+        };
+        let unit = unit.unwrap_or_default();
+        match self
+            .sums
+            .iter_mut()
+            .find(|(o, u, _, _)| *o == outcome && u == unit)
+        {
+            Some((_, _, total, calls)) => {
+                *total = *total + price;
+                *calls += 1;
+            }
+            None => self.sums.push((outcome, unit.to_owned(), price, 1)),
+        }
     }
-    Ok(sums
-        .into_iter()
-        .map(|((_, outcome, price_unit), (total, calls))| Spend {
-            outcome,
-            price_unit,
-            total: total.to_string(),
-            calls,
-        })
-        .collect())
+
+    /// The sums in the summary's outcome order, then by currency.
+    pub fn spend(&self) -> Vec<Spend> {
+        let rank = |o: &str| {
+            OUTCOMES
+                .iter()
+                .position(|x| *x == o)
+                .unwrap_or(OUTCOMES.len())
+        };
+        let mut sums = self.sums.clone();
+        sums.sort_by(|a, b| (rank(a.0), a.0, &a.1).cmp(&(rank(b.0), b.0, &b.1)));
+        sums.into_iter()
+            .map(|(outcome, price_unit, total, calls)| Spend {
+                outcome: outcome.to_owned(),
+                price_unit,
+                total: total.to_string(),
+                calls,
+            })
+            .collect()
+    }
 }
 
 /// An exact decimal: `units / 10^scale`. Twilio's prices have five fraction digits, so
@@ -167,6 +188,36 @@ mod tests {
         assert_eq!(sum(&[".5", "+1"]), "1.5");
         let many: Vec<&str> = std::iter::repeat_n("-0.01300", 1_000_000).collect();
         assert_eq!(sum(&many), "-13000.00000");
+    }
+
+    #[test]
+    fn a_tally_sums_by_outcome_then_currency_in_the_summarys_order() {
+        let mut t = Tally::default();
+        t.add("completed", "completed", Some("USD"), "-0.01300");
+        t.add("failed", "unreachable", Some("USD"), "0.00000");
+        t.add("completed", "completed", Some("EUR"), "-0.01000");
+        t.add("completed", "completed", Some("USD"), "-0.01400");
+        t.add("busy", "busy", None, "0");
+        t.add("ringing", "pending", Some("USD"), "-0.5");
+        t.add("completed", "completed", Some("USD"), " ");
+        t.add("completed", "completed", Some("USD"), "n/a");
+        let got: Vec<(String, String, String, u64)> = t
+            .spend()
+            .into_iter()
+            .map(|s| (s.outcome, s.price_unit, s.total, s.calls))
+            .collect();
+        let want = [
+            ("completed", "EUR", "-0.01000", 1),
+            ("completed", "USD", "-0.02700", 2),
+            ("busy", "", "0", 1),
+            ("unreachable", "USD", "0.00000", 1),
+            ("pending", "USD", "-0.5", 1),
+        ];
+        let want: Vec<(String, String, String, u64)> = want
+            .iter()
+            .map(|(o, u, t, n)| (o.to_string(), u.to_string(), t.to_string(), *n))
+            .collect();
+        assert_eq!(got, want);
     }
 
     #[test]
