@@ -142,7 +142,7 @@ fetch_callrecon() { # time filter
   start_sim "fetch-$mode" "$mode" --ledger-out "$db" || return 1
   # callrecon's tables and ledger indexes, as a nightly run finds them: creating them is a
   # one-time migration, not part of a night's fetch.
-  "$bin" ledger init --db "$db" > /dev/null || return 1
+  "$bin" ledger init --db "$db" > /dev/null 2>&1 || { say "callrecon ledger init failed on $db"; return 1; }
   local records sim_now before after t0 t1 rc
   records=$(sim_field calls)
   sim_now=$(sim_field now)
@@ -208,7 +208,7 @@ done
 # --- reconcile -------------------------------------------------------------------------
 reconcile() {
   local db="$work/reconcile.db" t0 t1 window_from window_to
-  "$bin" ledger init --db "$db" > /dev/null || return 1
+  "$bin" ledger init --db "$db" > /dev/null 2>&1 || { say "callrecon ledger init failed on $db"; return 1; }
   say "reconcile: generating $recon_rows ledger rows and as many landed calls"
   t0=$EPOCHREALTIME
   python3 bench/gen_ledger.py --db "$db" --rows "$recon_rows" --day "$day" > "$work/gen.out" || return 1

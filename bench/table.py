@@ -36,6 +36,14 @@ def verdict(ok):
     return "**met**" if ok else "**not met**"
 
 
+def ceiling(r):
+    """Calls/s of decoding, staging and SQLite's floor done one after the other."""
+    parts = [num(r, f"landing_{k}_per_s") for k in ("decode", "stage", "floor")]
+    if not all(parts):
+        return 0
+    return 1 / sum(1 / p for p in parts)
+
+
 def main():
     r = load(sys.argv[1])
     out = sys.argv[2]
@@ -209,8 +217,10 @@ Notes:
   merging {thousands(num(r, 'landing_merge_per_s') or 0)}. **SQLite's floor**: the same rows copied into an
   empty `recon_calls` by one `INSERT … SELECT` in one transaction (no decoding, staging or
   upsert; the same schema: the SID index and the three the report and retention read) run at
-  {thousands(num(r, 'landing_floor_per_s') or 0)} rows/s, so no landing into this schema on this machine
-  reaches much more than that, decoding and durability per page on top. The best run wrote
+  {thousands(num(r, 'landing_floor_per_s') or 0)} rows/s. Decoding, staging (the issue's one transaction per
+  page, which is what makes a killed fetch resumable) and that floor, one after the other,
+  cap landing into this schema on this machine at about {thousands(ceiling(r))} calls/s; the
+  merge's upsert and the staging table's delete account for the rest. The best run wrote
   {r.get('landing_written_mb', '?')} MB to storage (`write_bytes` of `/proc/self/io`).
 """
     print(table)
