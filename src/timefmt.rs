@@ -19,9 +19,22 @@ pub fn format_rfc2822(t: DateTime<Utc>) -> String {
     t.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
 }
 
-/// The report's and the logs' format: UTC, whole seconds, `Z`.
+/// The report's and the logs' format: UTC, whole seconds, `Z`. Written field by field: a
+/// report formats millions of these, and `format` reads its pattern anew each time.
 pub fn format_utc(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    use chrono::{Datelike, Timelike};
+    let year = t.year();
+    if !(0..=9999).contains(&year) {
+        return t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    }
+    format!(
+        "{year:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Reads a ledger `intended_at`: RFC 3339 with an offset or `Z` (a space instead of `T` is
@@ -65,6 +78,14 @@ pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn format_utc_writes_what_chrono_writes() {
+        for secs in [0_i64, 1, 86_399, 951_782_400, 1_768_435_199, 253_402_300_799, -1] {
+            let t = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
+            assert_eq!(format_utc(t), t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+    }
     use super::*;
 
     #[test]
