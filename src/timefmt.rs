@@ -81,7 +81,15 @@ mod tests {
 
     #[test]
     fn format_utc_writes_what_chrono_writes() {
-        for secs in [0_i64, 1, 86_399, 951_782_400, 1_768_435_199, 253_402_300_799, -1] {
+        for secs in [
+            0_i64,
+            1,
+            86_399,
+            951_782_400,
+            1_768_435_199,
+            253_402_300_799,
+            -1,
+        ] {
             let t = DateTime::<Utc>::from_timestamp(secs, 0).unwrap();
             assert_eq!(format_utc(t), t.format("%Y-%m-%dT%H:%M:%SZ").to_string());
         }
