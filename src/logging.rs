@@ -22,6 +22,13 @@ pub enum LogFormat {
 
 static FORMAT: OnceLock<LogFormat> = OnceLock::new();
 
+/// `--quiet`: only errors on stderr, the summary lines included.
+static QUIET: OnceLock<bool> = OnceLock::new();
+
+fn quiet() -> bool {
+    QUIET.get().copied().unwrap_or(false)
+}
+
 /// The format chosen at start (`text` until [`init`] runs, as in library use and tests).
 pub fn format() -> LogFormat {
     FORMAT.get().copied().unwrap_or_default()
@@ -30,6 +37,7 @@ pub fn format() -> LogFormat {
 /// Installs the global subscriber. Called once, by `main`.
 pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
     let _ = FORMAT.set(format);
+    let _ = QUIET.set(quiet);
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
@@ -67,6 +75,9 @@ impl Phase {
 
 /// One line of a command's summary: `callrecon: {line}`, or a JSON object.
 pub fn say(line: &str) {
+    if quiet() {
+        return;
+    }
     match format() {
         LogFormat::Text => write_line(&format!("callrecon: {line}")),
         LogFormat::Json => json_line("INFO", line, serde_json::Map::new()),
@@ -76,7 +87,7 @@ pub fn say(line: &str) {
 /// A structured record (the run summary) as one JSON line; nothing in text mode, where the
 /// same facts were said as lines.
 pub fn say_record(message: &str, key: &str, value: serde_json::Value) {
-    if format() == LogFormat::Json {
+    if format() == LogFormat::Json && !quiet() {
         let mut fields = serde_json::Map::new();
         fields.insert(key.to_owned(), value);
         json_line("INFO", message, fields);

@@ -129,3 +129,20 @@ fn a_progress_bar_is_drawn_on_a_terminal() {
     let screen = String::from_utf8_lossy(&out.stdout);
     assert!(screen.contains("call(s) landed"), "{screen}");
 }
+
+#[test]
+fn quiet_is_silent_on_success_and_still_says_why_it_failed() {
+    let sim = scenario_sim();
+    let dir = TestDir::new();
+    let db = dir.path("ledger.db");
+    callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
+    let out = run(run_cmd(&sim, &db, &dir.path("r.csv")).arg("-q"), 0);
+    assert_eq!(stderr(&out), "", "-q: only errors on stderr");
+    assert!(dir.path("r.csv").exists());
+    // A failure still names its cause.
+    let out = run(
+        run_cmd(&sim, &dir.path("missing.db"), &dir.path("r2.csv")).arg("-q"),
+        2,
+    );
+    assert!(stderr(&out).contains("missing.db"), "{}", stderr(&out));
+}
