@@ -134,15 +134,8 @@ fn dataset(now: &str) -> (SimConfig, Dataset) {
 }
 
 fn run_codes(sim: &Sim, dir: &TestDir, now: &str, want: i32) -> String {
-    let db = dir.path("ledger.db");
-    if !db.exists() {
-        callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    }
-    let mut cmd = against(sim);
-    cmd.args(["run", "--db"])
-        .arg(&db)
-        .args(["--from", FROM, "--to", TO, "--now", now, "--out"])
-        .arg(dir.path("report.csv"));
+    let mut cmd = over_window(sim, dir, "run", [FROM, TO, now]);
+    cmd.arg("--out").arg(dir.path("report.csv"));
     stderr(&run(&mut cmd, want))
 }
 

@@ -71,21 +71,7 @@ fn the_demo_is_the_same_every_time_and_finds_every_failed_calls_code() {
     );
 
     let rows = read_report(&out_dir.join("report.csv"));
-    for outcome in [
-        "busy",
-        "no-answer",
-        "failed",
-        "unreachable",
-        "canceled",
-        "not-placed",
-        "pending",
-        "",
-    ] {
-        assert!(
-            rows.iter().any(|r| r["outcome"] == outcome),
-            "the demo has no '{outcome}' row"
-        );
-    }
+    assert_every_outcome(&rows);
     let data = Dataset::generate(&SimConfig::new(
         DEMO_CALLS,
         DEMO_SEED,

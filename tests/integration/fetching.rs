@@ -14,26 +14,13 @@ fn config(calls: usize) -> SimConfig {
 
 /// `run` over the simulator's one day, with its clock.
 fn run_day(sim: &Sim, dir: &TestDir, extra: &[&str], want: i32) -> std::process::Output {
-    let db = dir.path("ledger.db");
-    if !db.exists() {
-        callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    }
-    let now = callrecon::timefmt::format_utc(sim.sim.dataset().now);
-    let mut cmd = against(sim);
-    cmd.args(["run", "--db"]).arg(&db).args([
-        "--from",
-        "2026-02-03T00:00:00Z",
-        "--to",
-        "2026-02-04T00:00:00Z",
-        "--now",
-        &now,
-        // Every call, inbound too: these tests hold the landing to the simulator's whole day.
-        "--all-callers",
-        "--retry-base-ms",
-        "1",
-        "--out",
-    ]);
-    cmd.arg(dir.path("report.csv")).args(extra);
+    let now = sim_now(sim);
+    let window = ["2026-02-03T00:00:00Z", "2026-02-04T00:00:00Z", now.as_str()];
+    let mut cmd = over_window(sim, dir, "run", window);
+    // Every call, inbound too: these tests hold the landing to the simulator's whole day.
+    cmd.args(["--all-callers", "--retry-base-ms", "1", "--out"])
+        .arg(dir.path("report.csv"))
+        .args(extra);
     run(&mut cmd, want)
 }
 
@@ -192,19 +179,5 @@ fn a_generated_volume_lands_exactly_and_reports_every_row_not_completed() {
     );
     let not_completed: Vec<_> = all.iter().filter(|r| r["outcome"] != "completed").collect();
     assert_eq!(reported.len(), not_completed.len());
-    for outcome in [
-        "busy",
-        "no-answer",
-        "failed",
-        "unreachable",
-        "canceled",
-        "not-placed",
-        "pending",
-        "",
-    ] {
-        assert!(
-            reported.iter().any(|r| r["outcome"] == outcome),
-            "no row with outcome '{outcome}'"
-        );
-    }
+    assert_every_outcome(&reported);
 }

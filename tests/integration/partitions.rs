@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use callrecon::simulator::{SimConfig, TimeFilter};
-use callrecon::timefmt::{format_utc, parse_day};
+use callrecon::timefmt::parse_day;
 use std::collections::BTreeSet;
 
 fn config(filter: TimeFilter) -> SimConfig {
@@ -30,25 +30,18 @@ fn fetch_with_ledger(
     let db = dir.path("ledger.db");
     callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
     edit(&rusqlite::Connection::open(&db).unwrap());
-    let now = format_utc(sim.sim.dataset().now);
-    let mut cmd = against(&sim);
-    cmd.args(["fetch", "--db"])
-        .arg(&db)
-        .args([
-            "--from",
-            "2026-07-01T00:00:00Z",
-            "--to",
-            "2026-07-02T00:00:00Z",
-            "--now",
-            &now,
-            "--page-size",
-            "100",
-            "--max-in-flight",
-            "6",
-            "--max-notification-lookups",
-            "0",
-        ])
-        .args(extra);
+    let now = sim_now(&sim);
+    let window = ["2026-07-01T00:00:00Z", "2026-07-02T00:00:00Z", now.as_str()];
+    let mut cmd = over_window(&sim, &dir, "fetch", window);
+    cmd.args([
+        "--page-size",
+        "100",
+        "--max-in-flight",
+        "6",
+        "--max-notification-lookups",
+        "0",
+    ])
+    .args(extra);
     let out = run(&mut cmd, 0);
     let conn = rusqlite::Connection::open(&db).unwrap();
     let mut stmt = conn

@@ -3,7 +3,7 @@
 
 use crate::util::*;
 use callrecon::simulator::SimConfig;
-use callrecon::timefmt::{format_utc, parse_day};
+use callrecon::timefmt::parse_day;
 use std::process::Command;
 
 const DAY: &str = "2026-05-05";
@@ -17,26 +17,9 @@ fn config(calls: usize) -> SimConfig {
 /// `callrecon run` over the day, with the simulator's clock and small pages (many page
 /// boundaries to stop at).
 fn run_cmd(sim: &Sim, dir: &TestDir) -> Command {
-    let db = dir.path("ledger.db");
-    if !db.exists() {
-        callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    }
-    let now = format_utc(sim.sim.dataset().now);
-    let mut cmd = against(sim);
-    cmd.args(["run", "--db"])
-        .arg(&db)
-        .args([
-            "--from",
-            FROM,
-            "--to",
-            TO,
-            "--now",
-            &now,
-            "--page-size",
-            "100",
-            "--retry-base-ms",
-            "1",
-        ])
+    let now = sim_now(sim);
+    let mut cmd = over_window(sim, dir, "run", [FROM, TO, now.as_str()]);
+    cmd.args(["--page-size", "100", "--retry-base-ms", "1"])
         .arg("--out")
         .arg(dir.path("report.csv"))
         .arg("--numbers-out")

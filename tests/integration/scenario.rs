@@ -2,7 +2,7 @@
 //! design.md: SID and heuristic matching, two rows to one number, child legs, every outcome,
 //! the window's edges, null RFC 2822 fields, every `intended_at` form, unreadable rows.
 
-use crate::util::{Sim, TestDir, against};
+use crate::util::{Sim, TestDir, over_window};
 use callrecon::ledger::LedgerRow;
 use callrecon::simulator::{DEFAULT_ACCOUNT_SID, Dataset, SimConfig};
 use callrecon::timefmt::{format_rfc2822, parse_bound};
@@ -152,13 +152,5 @@ pub fn dataset() -> (SimConfig, Dataset) {
 /// `callrecon VERB --db DIR/ledger.db` over the hand-made day (its window and clock) against
 /// `sim`; the simulator's ledger is written there on first use.
 pub fn command(sim: &Sim, dir: &TestDir, verb: &str) -> Command {
-    let db = dir.path("ledger.db");
-    if !db.exists() {
-        callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    }
-    let mut cmd = against(sim);
-    cmd.args([verb, "--db"])
-        .arg(&db)
-        .args(["--from", FROM, "--to", TO, "--now", NOW]);
-    cmd
+    over_window(sim, dir, verb, [FROM, TO, NOW])
 }

@@ -95,6 +95,36 @@ pub fn against(sim: &Sim) -> Command {
     cmd
 }
 
+/// `callrecon VERB --db DIR/ledger.db --from FROM --to TO --now NOW` against `sim`; the
+/// simulator's ledger is written there on first use.
+pub fn over_window(sim: &Sim, dir: &TestDir, verb: &str, [from, to, now]: [&str; 3]) -> Command {
+    let db = dir.path("ledger.db");
+    if !db.exists() {
+        simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
+    }
+    let mut cmd = against(sim);
+    cmd.args([verb, "--db"])
+        .arg(&db)
+        .args(["--from", from, "--to", to, "--now", now]);
+    cmd
+}
+
+/// The simulator's own clock, as `--now` takes it.
+pub fn sim_now(sim: &Sim) -> String {
+    callrecon::timefmt::format_utc(sim.sim.dataset().now)
+}
+
+/// Every outcome but `completed` (and the empty one of an unreadable row) is among `rows`.
+pub fn assert_every_outcome(rows: &[HashMap<String, String>]) {
+    let outcomes = callrecon::reconcile::classify::OUTCOMES;
+    for outcome in outcomes.iter().filter(|o| **o != "completed").chain(&[""]) {
+        assert!(
+            rows.iter().any(|r| r["outcome"] == *outcome),
+            "no row with outcome '{outcome}'"
+        );
+    }
+}
+
 /// Runs a command and returns its output, showing everything when `want` is not the code.
 pub fn run(cmd: &mut Command, want: i32) -> Output {
     let out = cmd.output().unwrap();

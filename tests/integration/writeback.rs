@@ -6,16 +6,8 @@ use crate::util::*;
 use callrecon::ledger;
 
 fn run_window(sim: &Sim, dir: &TestDir, from: &str, to: &str, now: &str, extra: &[&str]) -> String {
-    let db = dir.path("ledger.db");
-    if !db.exists() {
-        callrecon::simulator::write_ledger(sim.sim.dataset(), &db).unwrap();
-    }
-    let mut cmd = against(sim);
-    cmd.args(["run", "--db"])
-        .arg(&db)
-        .args(["--from", from, "--to", to, "--now", now, "--out"])
-        .arg(dir.path("report.csv"))
-        .args(extra);
+    let mut cmd = over_window(sim, dir, "run", [from, to, now]);
+    cmd.arg("--out").arg(dir.path("report.csv")).args(extra);
     stderr(&run(&mut cmd, 0))
 }
 
