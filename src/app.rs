@@ -231,9 +231,7 @@ async fn cmd_fetch(args: FetchArgs, config: Option<&Loaded>, rec: &mut Recorder)
     rec.plan(&plan, false);
     let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
     let clients = clients(&accounts, &args.twilio)?;
-    let _lock = lock::acquire(&plan.db)?;
-    stop::install(plan.max_runtime);
-    let mut store = Store::open(&plan.db, OpenMode::MustExist)?;
+    let (_lock, mut store) = open_locked(&plan)?;
     fetch_accounts(
         &accounts,
         &clients,
@@ -248,10 +246,7 @@ async fn cmd_fetch(args: FetchArgs, config: Option<&Loaded>, rec: &mut Recorder)
 fn cmd_report(args: ReportArgs, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     rec.plan(&plan, args.out.dry_run);
-    let _lock = lock::acquire(&plan.db)?;
-    // SIGINT/SIGTERM and --max-runtime stop a report cleanly too: no report, no half write-back.
-    stop::install(plan.max_runtime);
-    let mut store = Store::open(&plan.db, OpenMode::MustExist)?;
+    let (_lock, mut store) = open_locked(&plan)?;
     let written = write_report(&mut store, &mut plan, &args.out)?;
     finish_report(&mut store, &plan, &args.out, written, rec)
 }
@@ -261,9 +256,7 @@ async fn cmd_run(args: RunArgs, config: Option<&Loaded>, rec: &mut Recorder) -> 
     rec.plan(&plan, args.out.dry_run);
     let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
     let clients = clients(&accounts, &args.twilio)?;
-    let _lock = lock::acquire(&plan.db)?;
-    stop::install(plan.max_runtime);
-    let mut store = Store::open(&plan.db, OpenMode::MustExist)?;
+    let (_lock, mut store) = open_locked(&plan)?;
     check_retention(&plan)?;
     fetch_accounts(
         &accounts,
@@ -276,6 +269,16 @@ async fn cmd_run(args: RunArgs, config: Option<&Loaded>, rec: &mut Recorder) -> 
     .await?;
     let written = write_report(&mut store, &mut plan, &args.out)?;
     finish_report(&mut store, &plan, &args.out, written, rec)
+}
+
+/// The run's database, locked against a second run, with SIGINT/SIGTERM and --max-runtime
+/// installed to stop it cleanly (no report, no half write-back). The lock is held as long as
+/// the first value lives.
+fn open_locked(plan: &Plan) -> Result<(lock::DbLock, Store)> {
+    let lock = lock::acquire(&plan.db)?;
+    stop::install(plan.max_runtime);
+    let store = Store::open(&plan.db, OpenMode::MustExist)?;
+    Ok((lock, store))
 }
 
 /// Every account's client, built before the first request: a bad setting on the last
