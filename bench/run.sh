@@ -136,6 +136,15 @@ print(s["requests"], s["responses_429"], s["calls_served"], s["max_in_flight"])
 EOF
 }
 
+# Records PREFIX_requests and PREFIX_429: the simulator's counters after a run minus before.
+record_requests() { # prefix, stats before, stats after
+  local req0 r0 req1 r1
+  read -r req0 r0 _ _ <<< "$2"
+  read -r req1 r1 _ _ <<< "$3"
+  record "$1_requests" "$((req1 - req0))"
+  record "$1_429" "$((r1 - r0))"
+}
+
 # --- fetch -----------------------------------------------------------------------------
 fetch_callrecon() { # time filter
   local mode=$1 db="$work/fetch-$1.db"
@@ -161,12 +170,10 @@ fetch_callrecon() { # time filter
     say "callrecon fetch ($mode) failed with exit $rc:"; tail -5 "$work/fetch-$mode.log" >&2
     return 1
   fi
-  read -r req0 r4290 _ _ <<< "$before"
-  read -r req1 r4291 served max_in_flight <<< "$after"
+  read -r _ _ served max_in_flight <<< "$after"
   record "fetch_${mode}_records" "$records"
   record "fetch_${mode}_seconds" "$(python3 -c "print(f'{$t1 - $t0:.3f}')")"
-  record "fetch_${mode}_requests" "$((req1 - req0))"
-  record "fetch_${mode}_429" "$((r4291 - r4290))"
+  record_requests "fetch_${mode}" "$before" "$after"
   record "fetch_${mode}_calls_served" "$served"
   record "fetch_${mode}_max_in_flight" "$max_in_flight"
   record "fetch_${mode}_landed" "$(sqlite3 "$db" 'SELECT count(*) FROM recon_calls')"
@@ -192,12 +199,9 @@ fetch_sdk() { # time filter
     say "the SDK run ($mode) failed:"; tail -5 "$work/sdk-$mode.log" >&2
     return 1
   fi
-  read -r req0 r4290 _ _ <<< "$before"
-  read -r req1 r4291 _ _ <<< "$after"
   record "sdk_${mode}_records" "$(sed -n 's/.*records=\([0-9]*\).*/\1/p' <<< "$out")"
   record "sdk_${mode}_seconds" "$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$out")"
-  record "sdk_${mode}_requests" "$((req1 - req0))"
-  record "sdk_${mode}_429" "$((r4291 - r4290))"
+  record_requests "sdk_${mode}" "$before" "$after"
 }
 
 for mode in second day; do
