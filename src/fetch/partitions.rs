@@ -39,6 +39,8 @@ pub struct Partition {
     pub query: Vec<(String, String)>,
     /// Paged in the first wave, before every final-status partition.
     pub transient: bool,
+    /// A time slice's `[StartTime>, StartTime<)`, Unix seconds.
+    pub span: Option<(i64, i64)>,
 }
 
 impl Partition {
@@ -49,6 +51,7 @@ impl Partition {
             day,
             query,
             transient: false,
+            span: None,
         }
     }
 }
@@ -114,7 +117,11 @@ pub fn plan(
                     size.clone(),
                 ];
                 let key = format!("calls:{from}:{a}..{b}");
-                rest.push((0.0, Partition::every_status(key, day, query)));
+                let slice = Partition {
+                    span: Some((pair[0], pair[1])),
+                    ..Partition::every_status(key, day, query)
+                };
+                rest.push((0.0, slice));
             }
             continue;
         }
@@ -137,6 +144,7 @@ pub fn plan(
                     day,
                     query,
                     transient: TRANSIENT.contains(status),
+                    span: None,
                 };
                 if partition.transient {
                     transient.push(partition)

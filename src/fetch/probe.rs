@@ -81,16 +81,13 @@ fn mode(second: bool) -> TimeFilter {
     }
 }
 
-/// A slice's `StartTime>` and `StartTime<`.
+/// A slice's bounds as instants.
 fn span(part: &Partition) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let bound = |name: &str| {
-        part.query
-            .iter()
-            .find(|(k, _)| k == name)
-            .and_then(|(_, v)| DateTime::parse_from_rfc3339(v).ok())
-            .map(|t| t.to_utc())
-    };
-    Some((bound("StartTime>")?, bound("StartTime<")?))
+    let (from, to) = part.span?;
+    Some((
+        DateTime::from_timestamp(from, 0)?,
+        DateTime::from_timestamp(to, 0)?,
+    ))
 }
 
 /// Every call started (or, never started, created) in `[from, to)`; a call without a
