@@ -223,6 +223,7 @@ pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<
             max_total_wait: std::time::Duration::from_secs(args.max_retry_wait),
         },
         timeout: std::time::Duration::from_secs(args.timeout),
+        max_body: args.max_body_mib.saturating_mul(1 << 20),
     })
 }
 
@@ -257,7 +258,7 @@ async fn cmd_run(args: RunArgs, config: Option<&Loaded>, rec: &mut Recorder) -> 
     let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
     let clients = clients(&accounts, &args.twilio)?;
     let (_lock, mut store) = open_locked(&plan)?;
-    check_retention(&plan)?;
+    check_retention(&plan, &store)?;
     fetch_accounts(
         &accounts,
         &clients,

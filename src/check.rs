@@ -39,11 +39,17 @@ pub async fn run(args: CheckArgs, config: Option<&Loaded>) -> Result<()> {
             Ok(format!("read; {n} account(s) named")),
         );
     }
+    // An answer within seconds: a host that refuses or does not answer is reported as such
+    // after two short tries, not after the nightly job's whole retry budget.
+    let mut twilio = args.twilio.clone();
+    twilio.max_attempts = twilio.max_attempts.min(2);
+    twilio.max_retry_wait = twilio.max_retry_wait.min(2);
+    twilio.timeout = twilio.timeout.min(10);
     match accounts::resolve(&args.twilio, &args.origin, config) {
         Ok(list) => {
             for account in &list {
                 let name = format!("account {} ({})", account.name, account.sid());
-                match account.client(&args.twilio) {
+                match account.client(&twilio) {
                     Ok(client) => {
                         say(format!("{name} calls"), calls(&client, account).await);
                         say(format!("{name} monitor"), monitor(&client).await);
@@ -91,7 +97,7 @@ pub async fn run(args: CheckArgs, config: Option<&Loaded>) -> Result<()> {
 /// One page of one call: the credentials are accepted and may list calls.
 async fn calls(client: &crate::twilio::Client, account: &Account) -> Result<String> {
     let url = client.calls_url(&[("PageSize", "1")]);
-    match client.get_json::<CallsPage>(&url).await {
+    match client.get_page::<CallsPage>(&url).await {
         Ok(_) => Ok(format!(
             "credentials accepted, calls may be listed ({}, secret from {})",
             account.base_url, account.secret_from
@@ -99,7 +105,7 @@ async fn calls(client: &crate::twilio::Client, account: &Account) -> Result<Stri
         Err(e) => Err(explain(
             e,
             &format!(
-                "check the account SID and its secret (from {})",
+                "the credentials (secret from {}) may not list calls; give the key that permission",
                 account.secret_from
             ),
         )),
@@ -109,7 +115,7 @@ async fn calls(client: &crate::twilio::Client, account: &Account) -> Result<Stri
 /// One alert: the key may read Monitor, where most error codes are found cheaply.
 async fn monitor(client: &crate::twilio::Client) -> Result<String> {
     let url = client.alerts_url(&[("PageSize", "1")]);
-    match client.get_json::<AlertsPage>(&url).await {
+    match client.get_page::<AlertsPage>(&url).await {
         Ok(_) => Ok("Monitor alerts may be read".to_owned()),
         Err(e) => Err(explain(
             e,
@@ -119,10 +125,11 @@ async fn monitor(client: &crate::twilio::Client) -> Result<String> {
     }
 }
 
-/// Keeps the error (its exit code) and says what to do about a refusal.
+/// Keeps the error (its exit code) and says what to do about a refusal of permission; a 401
+/// (credentials not accepted) carries its own advice to check them.
 fn explain(e: ApiError, hint: &str) -> anyhow::Error {
     match e.status() {
-        Some(401 | 403) => anyhow::Error::new(e).context(hint.to_owned()),
+        Some(403) => anyhow::Error::new(e).context(hint.to_owned()),
         _ => anyhow::Error::new(e),
     }
 }

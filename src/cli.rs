@@ -232,6 +232,10 @@ pub struct TwilioArgs {
     /// Seconds one attempt may take, connect to last byte.
     #[arg(long, default_value_t = 30, value_name = "SECS")]
     pub timeout: u64,
+    /// Longest response body read, in MiB; a longer one is a misbehaving server (retried,
+    /// then exit 4). A page of 1,000 calls is about 2 MB.
+    #[arg(long, default_value_t = crate::twilio::client::DEFAULT_MAX_BODY_MIB, value_name = "MIB")]
+    pub max_body_mib: u64,
     /// How the server filters StartTime: probed at run time (auto), or known. With `second`,
     /// days are paged in time slices; with `day`, by status and caller ID.
     #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "day", "second"])]

@@ -10,23 +10,33 @@ use crate::store::Store;
 use crate::summary::Recorder;
 use crate::{reconcile, report, timefmt};
 use anyhow::Result;
-use chrono::Duration;
 use std::path::PathBuf;
 
-/// Refuses a window older than the retention horizon: its calls and audit trail are gone, so
-/// its report could not be right.
-pub fn check_retention(plan: &Plan) -> Result<()> {
-    let horizon = plan.now - Duration::days(plan.retain_days.into());
-    if plan.window.from < horizon {
+/// Refuses a window older than the retention horizon: its calls and audit trail are gone (or
+/// go after this report), so its report could not be right. The horizon is dated by the data
+/// as well as the clock (see [`crate::store::retention::Horizon`]), so a wrong `--now` can
+/// neither prune history nor refuse a normal night.
+pub fn check_retention(plan: &Plan, store: &Store) -> Result<()> {
+    let horizon = store.horizon(plan.now.timestamp(), retain_secs(plan))?;
+    let Some(oldest) = horizon.oldest_reportable() else {
+        return Ok(());
+    };
+    if plan.window.from.timestamp() < oldest {
+        let at = chrono::DateTime::from_timestamp(oldest, 0).unwrap_or_default();
         return Err(UsageError::new(format!(
-            "the window starts {}, older than the {}-day retention (before {}); callrecon no \
-             longer keeps what such a report needs. Raise --retain-days to report it",
+            "the window starts {}, before the retention horizon {} ({} days before the newest \
+             landed call, or before an earlier prune); callrecon no longer keeps what such a \
+             report needs. Raise --retain-days to report a window this old",
             timefmt::format_utc(plan.window.from),
+            timefmt::format_utc(at),
             plan.retain_days,
-            timefmt::format_utc(horizon)
         )));
     }
     Ok(())
+}
+
+fn retain_secs(plan: &Plan) -> i64 {
+    i64::from(plan.retain_days) * 86_400
 }
 
 /// After a report: the summary, pruning past the retention, and the missed-webhooks alarm.
@@ -40,21 +50,18 @@ pub fn finish_report(
     print_lines(written.lines());
     rec.reported(&written);
     // A dry run leaves everything but the landed data as it was, old rows included.
-    let cutoff = plan.now - Duration::days(plan.retain_days.into());
     let started = std::time::Instant::now();
     let pruned = if out.dry_run {
         Default::default()
     } else {
-        store.prune(cutoff.timestamp())?
+        store.prune(plan.now.timestamp(), retain_secs(plan))?
     };
     tracing::debug!("pruning took {:.3} s", started.elapsed().as_secs_f64());
     if pruned.rows > 0 {
-        tracing::info!(
-            "pruned {} row(s) older than {} days",
-            pruned.rows,
-            plan.retain_days
-        );
+        // Deleting history is never silent: a summary line, shown at the default level.
+        print_lines(vec![pruned_line(&pruned, plan.retain_days)]);
     }
+    rec.pruned(&pruned);
     if let Some(limit) = out.fail_if_missed_webhooks {
         let pct = written.summary.missed_webhooks_pct();
         if pct > limit {
@@ -69,6 +76,20 @@ pub fn finish_report(
         }
     }
     Ok(())
+}
+
+fn pruned_line(p: &crate::store::retention::Pruned, retain_days: u32) -> String {
+    let at = p
+        .horizon
+        .and_then(|h| chrono::DateTime::from_timestamp(h, 0))
+        .map(timefmt::format_utc)
+        .unwrap_or_default();
+    let tables: Vec<String> = p.by_table.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    format!(
+        "retention: pruned {} row(s) dated before {at} ({retain_days} days before the newest landed call): {}",
+        p.rows,
+        tables.join(", ")
+    )
 }
 
 /// What `report` produced: the reconciliation's summary, the spend, and the files written.
@@ -98,7 +119,7 @@ impl Written {
 /// Reconciles, writes the report atomically (on any error the destination is untouched),
 /// then the orphans and numbers files when asked for.
 pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> Result<Written> {
-    check_retention(plan)?;
+    check_retention(plan, store)?;
     let opts = plan.report_options(out);
     // A dry run shows its report on stdout unless told where to put it.
     let dest = out.out.clone().unwrap_or_else(|| PathBuf::from("-"));

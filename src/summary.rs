@@ -45,6 +45,8 @@ pub struct RunSummary {
     pub spend: Vec<Spend>,
     /// Ledger rows whose missed webhook status callrecon wrote back.
     pub write_backs: u64,
+    /// Rows the retention prune removed this run.
+    pub pruned_rows: u64,
     pub report: Option<reconcile::Summary>,
     pub files: Vec<String>,
 }
@@ -125,6 +127,10 @@ impl Recorder {
             retries: f.retries,
             throttled: f.throttled,
         });
+    }
+
+    pub fn pruned(&mut self, pruned: &crate::store::retention::Pruned) {
+        self.summary.pruned_rows = pruned.rows;
     }
 
     pub fn reported(&mut self, written: &Written) {

@@ -169,7 +169,8 @@ fn resume_points(
     for (key, progress) in store.progress_of(fetch_id)? {
         let url = match (&progress.next_uri, progress.done) {
             (_, true) | (None, false) => None,
-            (Some(uri), false) => Some(client.base_url().join(uri)?),
+            // Saved from an earlier answer: followed only to the same origin, like any link.
+            (Some(uri), false) => Some(client.follow(client.base_url(), uri)?),
         };
         if progress.done || url.is_some() {
             points.insert(key, url);
@@ -228,7 +229,7 @@ async fn list_calls(
     let firsts = futures::future::try_join_all(ahead.first_pages.iter().map(|&day| async move {
         let url = partitions::whole_day_url(client, day, opts.page_size);
         let page: CallsPage = client
-            .get_json(&url)
+            .get_page(&url)
             .await
             .with_context(|| format!("listing the calls of {day} for account {account}"))?;
         Ok::<_, anyhow::Error>((day, page))
@@ -298,7 +299,7 @@ async fn list_calls(
             let next = page.next_page_uri.filter(|u| !u.is_empty());
             let resume = next
                 .as_deref()
-                .map(|u| client.base_url().join(u))
+                .map(|u| client.follow(client.base_url(), u))
                 .transpose()?;
             started.insert(part.key.clone(), resume);
             Landed::Page {

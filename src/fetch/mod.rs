@@ -248,7 +248,10 @@ fn within_bound(sids: Vec<String>, max: usize, what: &str, flag: &str) -> (Vec<S
 /// A per-call lookup still failing after retries is skipped with a warning and tried again
 /// next run (design.md); a refusal (401/403, another 4xx) is not a passing fault.
 fn skip_if_transient(err: anyhow::Error) -> Result<()> {
-    if crate::error::exit_code(&err) == crate::error::Exit::TwilioUnavailable {
+    let hostile = err
+        .downcast_ref::<crate::twilio::ApiError>()
+        .is_some_and(crate::twilio::ApiError::is_hostile);
+    if crate::error::exit_code(&err) == crate::error::Exit::TwilioUnavailable && !hostile {
         tracing::warn!("{err:#}; skipped, tried again next run");
         Ok(())
     } else {

@@ -36,7 +36,7 @@ pub async fn by_slices(
         })
         .collect();
     let pages =
-        futures::future::try_join_all(urls.iter().map(|u| client.get_json::<CallsPage>(u))).await?;
+        futures::future::try_join_all(urls.iter().map(|u| client.get_page::<CallsPage>(u))).await?;
     let second = match (slices.first(), slices.last(), pages.first(), pages.last()) {
         (Some(first), Some(last), Some(a), Some(b)) if slices.len() >= 2 => {
             !a.calls.is_empty()
@@ -64,8 +64,8 @@ pub async fn by_questions(client: &Client, day: NaiveDate) -> Result<TimeFilter>
     };
     let (early, late) = (ask(start, last), ask(last, end));
     let (early, late) = tokio::try_join!(
-        client.get_json::<CallsPage>(&early),
-        client.get_json::<CallsPage>(&late)
+        client.get_page::<CallsPage>(&early),
+        client.get_page::<CallsPage>(&late)
     )?;
     let second = !early.calls.is_empty()
         && within(&early.calls, start, last)

@@ -3,7 +3,7 @@
 //! unit test.
 
 use crate::codes::{self, UNREACHABLE_CATEGORIES};
-use crate::twilio::model::is_final;
+use crate::twilio::model::{HookStatus, is_final};
 
 /// An error code found on Twilio's side (Monitor alert or call notification).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,12 +116,16 @@ pub fn classify(f: &Facts) -> Verdict {
         }
         None => "pending",
     };
-    if let (Some(hook), Some(status)) = (f.webhook_status, f.call_status)
-        && is_final(hook)
-        && is_final(status)
-        && hook != status
-    {
-        messages.push(format!("the webhook said {hook}, Twilio says {status}"));
+    if let Some(status) = f.call_status.filter(|s| is_final(s)) {
+        match HookStatus::read(f.webhook_status) {
+            HookStatus::Final(hook) if hook != status => {
+                messages.push(format!("the webhook said {hook}, Twilio says {status}"));
+            }
+            HookStatus::Other(value) => messages.push(format!(
+                "the ledger's webhook_status {value:?} is no status callrecon knows; left as it is"
+            )),
+            _ => {}
+        }
     }
     if let Some(note) = f.note {
         messages.push(note.to_owned());
@@ -334,6 +338,22 @@ mod tests {
             ..facts()
         };
         assert_eq!(classify(&stale).error_message, "");
+        let spelled = Facts {
+            call_status: Some("completed"),
+            webhook_status: Some("Completed"),
+            ..facts()
+        };
+        assert_eq!(classify(&spelled).error_message, "");
+        let odd = Facts {
+            call_status: Some("completed"),
+            webhook_status: Some("answered"),
+            ..facts()
+        };
+        assert!(
+            classify(&odd)
+                .error_message
+                .contains("\"answered\" is no status")
+        );
         let bad = Facts {
             problem: Some("to_number is empty"),
             ..facts()

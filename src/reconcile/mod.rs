@@ -111,6 +111,12 @@ impl Summary {
             "write-back: {} row(s) backfilled ({} call_sid, {} error code); {} final webhook status(es) disagree with Twilio",
             self.written_back.rows, self.written_back.call_sids, self.written_back.codes, self.disagreements
         ));
+        if self.written_back.changed_meanwhile > 0 {
+            lines.push(format!(
+                "write-back: {} row(s) changed by the application while the report was made; left as it wrote them (backfilled=false)",
+                self.written_back.changed_meanwhile
+            ));
+        }
         lines.push(format!(
             "missed webhooks: {} of {} final status(es) backfilled ({:.1}%)",
             self.backfilled_final,
@@ -182,7 +188,7 @@ pub fn prepare(
 pub(crate) const WORK_TABLES: &str = "
     DROP TABLE IF EXISTS temp.w_writeback;
     CREATE TEMP TABLE w_writeback (ledger_id INTEGER PRIMARY KEY, old_status TEXT,
-        status TEXT NOT NULL, code INTEGER, call_sid TEXT);
+        status TEXT NOT NULL, code INTEGER, call_sid TEXT, counted INTEGER NOT NULL);
     DROP TABLE IF EXISTS temp.w_followups;
     CREATE TEMP TABLE w_followups (ledger_id INTEGER PRIMARY KEY, reason TEXT,
         call_sid TEXT, ts INTEGER, resolved INTEGER NOT NULL);
@@ -215,17 +221,23 @@ pub fn reconcile(
         step.done("classifying and writing the report's rows");
         tx.commit()?;
     }
-    // The report is in place before the ledger is touched: a failure below leaves a
-    // complete report, and a rerun reproduces it (write-back is read from the audit trail).
+    // The write-back commits before the report is in place (or, on stdout, before its first
+    // row is shown), so `backfilled` says only what committed: rows the application wrote in
+    // between are corrected to `false`. A failure or kill here leaves no new report, and a
+    // rerun reproduces the whole one (what committed is read from the audit trail).
     let mut step = crate::logging::Phase::start();
-    out.finish()?;
+    let mut not_committed = std::collections::HashSet::new();
+    if opts.write_back {
+        let applied = writeback::apply(&mut store.conn, opts.now)?;
+        summary.written_back = applied.stats;
+        summary.backfilled_final -= applied.counted_not_committed;
+        not_committed = applied.not_committed;
+        step.done("write-back");
+    }
+    out.finish_correcting(&not_committed)?;
     step.done("putting the report in place");
     crate::failpoint::hit("report.renamed");
     crate::stop::check()?;
-    if opts.write_back {
-        summary.written_back = writeback::apply(&mut store.conn, opts.now)?;
-        step.done("write-back");
-    }
     if opts.record_followups {
         summary.followups = followups::record(&mut store.conn, opts)?;
         step.done("recording follow-ups");

@@ -80,7 +80,7 @@ pub(crate) const READ: &str = "
            i.webhook_status, i.webhook_error_code, i.webhook_sip_code,
            f.ledger_id IS NOT NULL
              AND ((f.resolved_from IS NULL AND f.expired_at IS NULL)
-                  OR (f.resolved_from = ?1 AND f.resolved_to = ?2)),
+                  OR (f.resolved_from IS ?1 AND f.resolved_to IS ?2)),
            a.audit_id, a.column, a.old_value, a.new_value
     FROM ids
     JOIN intended_calls i ON i.id = ids.id

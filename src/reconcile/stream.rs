@@ -14,7 +14,7 @@ use super::{Options, Summary, scan, twilio_codes, writeback};
 use crate::phone::Normalizer;
 use crate::report::{self, Row};
 use crate::timefmt::format_utc;
-use crate::twilio::model::is_final;
+use crate::twilio::model::{HookStatus, is_final};
 use anyhow::Result;
 use chrono::{TimeZone, Utc};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
@@ -111,7 +111,7 @@ pub(super) fn stream_rows(
     let mut finder = twilio_codes::Finder::new(conn)?;
     let mut call = conn.prepare_cached(CALL)?;
     let mut add_writeback = conn.prepare_cached(
-        "INSERT INTO w_writeback (ledger_id, old_status, status, code, call_sid) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO w_writeback (ledger_id, old_status, status, code, call_sid, counted) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
     let mut add_followup = conn.prepare_cached(
         "INSERT INTO w_followups (ledger_id, reason, call_sid, ts, resolved) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -255,9 +255,10 @@ pub(super) fn stream_rows(
                 .entry(verdict.error_source)
                 .or_default() += 1;
         }
-        if let (Some(hook), Some(status)) = (hook_status.as_deref(), call_status.as_deref())
-            && is_final(hook)
-            && is_final(status)
+        if let (Some(hook), Some(status)) = (
+            HookStatus::read(hook_status.as_deref()).final_status(),
+            call_status.as_deref(),
+        ) && is_final(status)
             && hook != status
         {
             summary.disagreements += 1;
@@ -273,12 +274,16 @@ pub(super) fn stream_rows(
                 parent: call_details.parent.as_deref(),
             };
             if let Some(change) = writeback::decide(ledger, &call, &verdict) {
+                // Counted among the window's backfilled final statuses (below) unless the
+                // write-back then does not commit.
+                let counted = in_window == scan::IN_WINDOW;
                 add_writeback.execute(params![
                     id,
                     change.old_status,
                     change.status,
                     change.code,
-                    change.sid
+                    change.sid,
+                    counted
                 ])?;
                 backfilled = true;
             }

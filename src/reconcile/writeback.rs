@@ -8,7 +8,7 @@
 //! same transaction, so the application's own writes wait milliseconds, not the whole run.
 
 use super::classify::Verdict;
-use crate::twilio::model::is_final;
+use crate::twilio::model::{HookStatus, is_final};
 use anyhow::Result;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -63,14 +63,11 @@ pub fn decide(ledger: &Ledger, call: &Matched, verdict: &Verdict) -> Option<Deci
 }
 
 /// Whether a row with a call of Twilio status `status` is written back at all: the status is
-/// final and the ledger's is empty or not final. The report reads the rest of a call (its
-/// direction and parent) only for such rows.
+/// final and the ledger's is empty or transient, however spelled (a final status, or any
+/// value callrecon does not know, is the application's and stays). The report reads the rest
+/// of a call (its direction and parent) only for such rows.
 pub fn applies(ledger: &Ledger, status: &str) -> bool {
-    is_final(status)
-        && !ledger
-            .webhook_status
-            .as_deref()
-            .is_some_and(|s| is_final(s.trim()))
+    is_final(status) && HookStatus::read(ledger.webhook_status.as_deref()).may_be_filled()
 }
 
 /// A write-back decided for one row.
@@ -85,6 +82,8 @@ pub struct Decided {
 /// One row's write-back, as the report decided it.
 struct Change {
     id: i64,
+    /// Counted in the summary's backfilled final statuses.
+    counted: bool,
     /// The `webhook_status` the report saw; the UPDATE only applies if it is still there.
     old_status: Option<String>,
     status: String,
@@ -97,13 +96,25 @@ pub struct Stats {
     pub rows: u64,
     pub call_sids: u64,
     pub codes: u64,
+    /// Rows the application wrote between the report's read and the write-back: left as
+    /// the application wrote them.
+    pub changed_meanwhile: u64,
+}
+
+/// What the write-back committed, and the rows it did not write after all.
+#[derive(Debug, Default)]
+pub struct Applied {
+    pub stats: Stats,
+    pub not_committed: std::collections::HashSet<i64>,
+    /// How many of those the report had counted as backfilled final statuses of the window.
+    pub counted_not_committed: u64,
 }
 
 /// Applies the write-backs the report decided on (`temp.w_writeback`) and records the run.
-pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Result<Stats> {
+pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Result<Applied> {
     let pending: Vec<Change> = {
         let mut stmt = conn.prepare(
-            "SELECT ledger_id, old_status, status, code, call_sid FROM w_writeback ORDER BY ledger_id",
+            "SELECT ledger_id, old_status, status, code, call_sid, counted FROM w_writeback ORDER BY ledger_id",
         )?;
         stmt.query_map([], |r| {
             Ok(Change {
@@ -112,14 +123,17 @@ pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Resul
                 status: r.get(2)?,
                 code: r.get(3)?,
                 sid: r.get(4)?,
+                counted: r.get(5)?,
             })
         })?
         .collect::<rusqlite::Result<_>>()?
     };
-    let mut stats = Stats::default();
+    crate::failpoint::hit("writeback.start");
+    let mut applied = Applied::default();
     if pending.is_empty() {
-        return Ok(stats);
+        return Ok(applied);
     }
+    let stats = &mut applied.stats;
     let at = now.timestamp();
     let run_id = start_run(conn, at)?;
     for batch in pending.chunks(BATCH) {
@@ -145,6 +159,7 @@ pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Resul
             )?;
             for Change {
                 id,
+                counted,
                 old_status,
                 status,
                 code,
@@ -153,6 +168,9 @@ pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Resul
             {
                 if set_status.execute(params![id, status, old_status])? == 0 {
                     // The application wrote the row since the report read it: its value stands.
+                    stats.changed_meanwhile += 1;
+                    applied.not_committed.insert(*id);
+                    applied.counted_not_committed += u64::from(*counted);
                     continue;
                 }
                 audit.execute(params![
@@ -198,7 +216,7 @@ pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Resul
         "UPDATE recon_runs SET finished_at = ?2 WHERE run_id = ?1",
         params![run_id, chrono::Utc::now().timestamp()],
     )?;
-    Ok(stats)
+    Ok(applied)
 }
 
 /// A run id for the audit trail.
@@ -281,6 +299,39 @@ mod tests {
             decide(&Ledger::default(), &Matched::default(), &verdict("", None)),
             None
         );
+    }
+
+    #[test]
+    fn final_is_final_however_spelled_and_unknown_values_stay() {
+        let call = Matched {
+            sid: Some("CA1"),
+            status: Some("failed"),
+            ..Matched::default()
+        };
+        for kept in [
+            "Completed",
+            "FAILED",
+            "no_answer",
+            "cancelled",
+            "Busy",
+            "answered",
+        ] {
+            let ledger = Ledger {
+                webhook_status: Some(kept.into()),
+                ..Ledger::default()
+            };
+            assert_eq!(decide(&ledger, &call, &verdict("", None)), None, "{kept}");
+        }
+        for filled in ["Ringing", "IN_PROGRESS", "queued", " initiated ", ""] {
+            let ledger = Ledger {
+                webhook_status: Some(filled.into()),
+                ..Ledger::default()
+            };
+            assert!(
+                decide(&ledger, &call, &verdict("", None)).is_some(),
+                "{filled}"
+            );
+        }
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub mod spend;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::io::Write;
+use std::collections::HashSet;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// One report row. Field order is the column order; new columns only ever go at the end.
@@ -71,7 +72,9 @@ pub const COLUMNS: [&str; 23] = [
 ];
 
 enum Sink {
-    Stdout,
+    /// Spooled to an unnamed temporary file and copied to stdout at the end, so that nothing
+    /// reaches the reader before the write-back behind the rows has committed.
+    Stdout { spool: std::fs::File },
     File {
         temp: tempfile::NamedTempFile,
         dest: PathBuf,
@@ -95,19 +98,18 @@ impl Writer {
     /// A CSV file with the given header, written the same careful way.
     pub fn with_header(dest: &Path, header: &[&str]) -> Result<Writer> {
         if dest.as_os_str() == "-" {
-            let out: Box<dyn Write> = Box::new(std::io::BufWriter::new(std::io::stdout().lock()));
-            return Writer::new(out, Sink::Stdout, header);
+            let spool = tempfile::tempfile().context("creating the report's spool file")?;
+            let file = spool
+                .try_clone()
+                .context("opening the report's spool file")?;
+            let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
+            return Writer::new(out, Sink::Stdout { spool }, header);
         }
         let dir = match dest.parent() {
             Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
             _ => PathBuf::from("."),
         };
-        let temp = tempfile::Builder::new()
-            .prefix(".callrecon-report-")
-            .suffix(".tmp")
-            .permissions(private())
-            .tempfile_in(&dir)
-            .with_context(|| format!("creating the report in folder {}", dir.display()))?;
+        let temp = temp_in(&dir)?;
         let file = temp
             .reopen()
             .context("opening the report's temporary file")?;
@@ -157,6 +159,13 @@ impl Writer {
 
     /// Flushes, syncs and renames the report into place.
     pub fn finish(self) -> Result<()> {
+        self.finish_correcting(&HashSet::new())
+    }
+
+    /// Like [`Writer::finish`], with `backfilled` set to `false` on the rows of `not_backfilled`
+    /// first: rows whose write-back did not commit (the application wrote the row in between)
+    /// must not claim it.
+    pub fn finish_correcting(self, not_backfilled: &HashSet<i64>) -> Result<()> {
         let mut out = self
             .csv
             .into_inner()
@@ -164,15 +173,91 @@ impl Writer {
             .context("writing the report")?;
         out.flush().context("writing the report")?;
         drop(out);
-        if let Sink::File { temp, dest } = self.sink {
-            temp.as_file().sync_all().context("syncing the report")?;
-            crate::failpoint::hit("report.before-rename");
-            temp.persist(&dest)
-                .with_context(|| format!("moving the report into place at {}", dest.display()))?;
-            sync_dir(&dest);
+        match self.sink {
+            Sink::File { mut temp, dest } => {
+                if !not_backfilled.is_empty() {
+                    let dir = temp.path().parent().map(Path::to_owned).unwrap_or_default();
+                    let fixed = temp_in(&dir)?;
+                    let mut source = temp.reopen().context("reading the report back")?;
+                    source.rewind().context("reading the report back")?;
+                    let target = fixed.reopen().context("opening the report")?;
+                    correct_backfilled(source, target, not_backfilled)?;
+                    temp = fixed;
+                }
+                temp.as_file().sync_all().context("syncing the report")?;
+                crate::failpoint::hit("report.before-rename");
+                temp.persist(&dest).with_context(|| {
+                    format!("moving the report into place at {}", dest.display())
+                })?;
+                sync_dir(&dest);
+            }
+            Sink::Stdout { mut spool } => {
+                spool.rewind().context("reading the report back")?;
+                let stdout = std::io::stdout().lock();
+                correct_backfilled(spool, stdout, not_backfilled)?;
+            }
         }
         Ok(())
     }
+}
+
+/// A temporary report file in `dir`, mode 0600, named so a later run can tell it is ours.
+fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(".callrecon-report-")
+        .suffix(".tmp")
+        .permissions(private())
+        .tempfile_in(dir)
+        .with_context(|| format!("creating the report in folder {}", dir.display()))
+}
+
+/// Copies a report from `source` to `target`, with `backfilled` set to `false` on the rows
+/// whose ledger id is in `ids` (a plain copy when there are none). Re-serialising with the
+/// same writer settings gives the same bytes for every other row.
+fn correct_backfilled(
+    mut source: impl std::io::Read,
+    mut target: impl Write,
+    ids: &HashSet<i64>,
+) -> Result<()> {
+    if ids.is_empty() {
+        std::io::copy(&mut source, &mut target).context("writing the report")?;
+        return target.flush().context("writing the report");
+    }
+    let column = COLUMNS
+        .iter()
+        .position(|c| *c == "backfilled")
+        .expect("a report column");
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(source);
+    let mut writer = csv::WriterBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_writer(std::io::BufWriter::with_capacity(1 << 16, target));
+    let mut record = csv::ByteRecord::new();
+    while reader
+        .read_byte_record(&mut record)
+        .context("reading the report back")?
+    {
+        let id = std::str::from_utf8(record.get(0).unwrap_or_default())
+            .ok()
+            .and_then(|t| t.parse::<i64>().ok());
+        if id.is_some_and(|id| ids.contains(&id)) && record.len() > column {
+            let fields: Vec<&[u8]> = record
+                .iter()
+                .enumerate()
+                .map(|(i, f)| if i == column { &b"false"[..] } else { f })
+                .collect();
+            writer.write_record(&fields).context("writing the report")?;
+        } else {
+            writer
+                .write_byte_record(&record)
+                .context("writing the report")?;
+        }
+    }
+    writer.flush().context("writing the report")?;
+    Ok(())
 }
 
 /// A row's fields as text, exactly as `serialize` would write them.

@@ -6,7 +6,7 @@
 //! makes is a short transaction: one per landed page.
 
 mod land;
-mod retention;
+pub mod retention;
 pub use land::{Page, Progress};
 mod schema;
 

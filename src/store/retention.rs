@@ -7,7 +7,7 @@
 
 use super::Store;
 use anyhow::Result;
-use rusqlite::params;
+use rusqlite::{OptionalExtension, params};
 
 /// Rows per delete transaction.
 const BATCH: i64 = 5_000;
@@ -28,26 +28,75 @@ const TABLES: [(&str, &str, &str); 8] = [
     ("recon_fetches", "fetch_id", "started_at"),
 ];
 
-#[derive(Debug, Default, Clone, Copy)]
+/// What a prune removed, per table, and the horizon it pruned to.
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Pruned {
     pub rows: u64,
+    pub by_table: Vec<(&'static str, u64)>,
+    /// The horizon pruned to (Unix seconds), when there was data to date it by.
+    pub horizon: Option<i64>,
+}
+
+/// Where retention stands: what the clock and the data allow now, and what earlier prunes
+/// already removed.
+#[derive(Debug, Clone, Copy)]
+pub struct Horizon {
+    /// `min(now, newest landed call) − retain`: never later than the data itself allows, so
+    /// a clock set years ahead cannot make today's data look old. `None` while no call is
+    /// landed (nothing to date the data by: nothing is pruned, nothing refused for it).
+    pub allowed: Option<i64>,
+    /// The furthest any earlier prune went; it only moves forward.
+    pub stored: Option<i64>,
+}
+
+impl Horizon {
+    /// The oldest instant a report may start at: older data is gone, or is about to be.
+    pub fn oldest_reportable(&self) -> Option<i64> {
+        match (self.allowed, self.stored) {
+            (Some(a), Some(s)) => Some(a.max(s)),
+            (a, s) => a.or(s),
+        }
+    }
 }
 
 impl Store {
-    /// Deletes callrecon's rows dated before `cutoff` (Unix seconds), and remembers the
-    /// horizon so that a report of an older window is refused.
-    pub fn prune(&mut self, cutoff: i64) -> Result<Pruned> {
-        let mut pruned = Pruned::default();
+    /// The retention horizon for `now` and `retain_secs` (see [`Horizon`]).
+    pub fn horizon(&self, now: i64, retain_secs: i64) -> Result<Horizon> {
+        let newest: Option<i64> =
+            self.conn
+                .query_row("SELECT max(call_time) FROM recon_calls", [], |r| r.get(0))?;
+        Ok(Horizon {
+            allowed: newest.map(|n| n.min(now).saturating_sub(retain_secs)),
+            stored: self.retention_horizon()?,
+        })
+    }
+
+    /// Deletes callrecon's rows dated before the horizon that `now` and the data allow
+    /// (never further than `min(now, newest landed call) − retain`), and remembers it so that
+    /// a report of an older window is refused.
+    pub fn prune(&mut self, now: i64, retain_secs: i64) -> Result<Pruned> {
+        let Some(cutoff) = self.horizon(now, retain_secs)?.allowed else {
+            return Ok(Pruned::default());
+        };
+        let mut pruned = Pruned {
+            horizon: Some(cutoff),
+            ..Pruned::default()
+        };
         for (table, key, date) in TABLES {
             let sql = format!(
                 "DELETE FROM {table} WHERE {key} IN (SELECT {key} FROM {table} WHERE {date} < ?1 LIMIT {BATCH})"
             );
+            let mut removed = 0u64;
             loop {
                 let n = self.conn.execute(&sql, [cutoff])?;
-                pruned.rows += n as u64;
+                removed += n as u64;
                 if (n as i64) < BATCH {
                     break;
                 }
+            }
+            pruned.rows += removed;
+            if removed > 0 {
+                pruned.by_table.push((table, removed));
             }
         }
         let day = chrono::DateTime::from_timestamp(cutoff, 0)
@@ -61,16 +110,18 @@ impl Store {
         )?;
         self.conn
             .execute("DELETE FROM recon_runs WHERE started_at < ?1", [cutoff])?;
+        // Both sides as integers: SQLite orders any text above any integer, so comparing the
+        // stored text with a number would let the horizon move backwards.
         self.conn.execute(
             "INSERT INTO recon_meta (key, value) VALUES ('retention_horizon', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = max(CAST(value AS INTEGER), excluded.value)",
+             ON CONFLICT(key) DO UPDATE SET value = CAST(max(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)",
             params![cutoff.to_string()],
         )?;
         Ok(pruned)
     }
 
-    /// The oldest instant whose data is still complete, when a prune has run.
-    pub fn retention_horizon(&self) -> Result<Option<i64>> {
+    /// The furthest horizon any prune went to, when one has run.
+    fn retention_horizon(&self) -> Result<Option<i64>> {
         let value: Option<String> = self
             .conn
             .query_row(
@@ -78,7 +129,7 @@ impl Store {
                 [],
                 |r| r.get(0),
             )
-            .ok();
-        Ok(value.and_then(|v| v.parse().ok()))
+            .optional()?;
+        Ok(value.and_then(|v| v.trim().parse().ok()))
     }
 }

@@ -8,7 +8,7 @@
 
 use super::error::ApiError;
 use super::inflight::InFlight;
-use super::model::{Call, ErrorBody, Notification, NotificationsPage, Paged};
+use super::model::{Call, ErrorBody, Notification, NotificationsPage, Paged, is_sid};
 use super::retry::{Decision, RetryPolicy, parse_retry_after};
 use anyhow::{Context, Result};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -69,7 +69,13 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Per attempt, connect to last byte.
     pub timeout: Duration,
+    /// Longest response body read (a page of 1,000 calls is about 2 MB).
+    pub max_body: u64,
 }
+
+/// Default for [`ClientConfig::max_body`]: 32 MiB, sixteen times the biggest page of calls,
+/// so a server that streams without end costs a bounded amount of memory per request.
+pub const DEFAULT_MAX_BODY_MIB: u64 = 32;
 
 /// Counters a run reports in its summary.
 #[derive(Debug, Default)]
@@ -89,6 +95,7 @@ pub struct Client {
     limiter: DefaultDirectRateLimiter,
     in_flight: InFlight,
     retry: RetryPolicy,
+    max_body: u64,
     pub stats: Arc<ClientStats>,
 }
 
@@ -131,6 +138,9 @@ impl Client {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("callrecon/", env!("CARGO_PKG_VERSION")))
+            // A redirect would carry the credentials to wherever it points; Twilio's API does
+            // not redirect, so one is a misbehaving server (exit 4), never followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .context("building the HTTP client")?;
         let quota = Quota::per_second(config.rps);
@@ -145,6 +155,7 @@ impl Client {
             limiter: RateLimiter::direct(quota),
             in_flight: InFlight::new(config.max_in_flight),
             retry: config.retry,
+            max_body: config.max_body,
             stats: Arc::new(ClientStats::default()),
         })
     }
@@ -179,12 +190,23 @@ impl Client {
         url
     }
 
-    /// Resolves a `next_page_uri` (relative to the API origin) verbatim.
-    fn resolve(&self, uri: &str) -> Result<Url, ApiError> {
-        self.base.join(uri).map_err(|e| ApiError::Decode {
-            url: uri.to_owned(),
-            reason: format!("next_page_uri is not a usable URI: {e}"),
-        })
+    /// Resolves a link a response handed back (`next_page_uri`, relative, or `meta.next_page_url`,
+    /// absolute) against the URL of the request it came from, and refuses it unless it has that
+    /// request's scheme, host and port: every request carries the credentials, which must
+    /// reach Twilio's origins only (design.md, "Credentials go to Twilio's origins only").
+    pub fn follow(&self, from: &Url, link: &str) -> Result<Url, ApiError> {
+        let url = from.join(link).map_err(|e| ApiError::Decode {
+            url: short(from),
+            reason: format!("the next-page link {link:?} is not a usable URI: {e}"),
+        })?;
+        if url.origin() != from.origin() || url.scheme() != from.scheme() {
+            return Err(ApiError::ForeignLink {
+                url: short(from),
+                link: origin_of(&url),
+                expected: origin_of(from),
+            });
+        }
+        Ok(url)
     }
 
     /// Follows a listing from `first`, handing each page to `on_page` before asking for the
@@ -224,6 +246,10 @@ impl Client {
     /// A call's notifications, every page; `Ok(None)` when Twilio answers 404 (a call too new
     /// for the subresource, or unknown).
     pub async fn call_notifications(&self, call_sid: &str) -> Result<Option<Vec<Notification>>> {
+        if !is_sid(call_sid, Some("CA")) {
+            // Never put a non-SID in a path (`CA/../..` would reach another resource).
+            return Ok(None);
+        }
         let mut url = self.base.clone();
         url.set_path(&format!(
             "/2010-04-01/Accounts/{}/Calls/{}/Notifications.json",
@@ -250,15 +276,33 @@ impl Client {
 
     /// One call by SID; `Ok(None)` when Twilio does not know it (404).
     pub async fn fetch_call(&self, call_sid: &str) -> Result<Option<Call>, ApiError> {
-        match self.get_json::<Call>(&self.call_url(call_sid)).await {
-            Ok(call) => Ok(Some(call)),
+        if !is_sid(call_sid, Some("CA")) {
+            // A ledger value that cannot be a SID is unknown to Twilio, and no path for one.
+            return Ok(None);
+        }
+        let url = self.call_url(call_sid);
+        match self.get_json::<Call>(&url).await {
+            Ok(call) => match call.bad_sid() {
+                Some((kind, sid)) => Err(bad_sid(&url, kind, sid)),
+                None => Ok(Some(call)),
+            },
             Err(e) if e.status() == Some(404) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
+    /// One page of a listing, its SIDs checked: a record whose SID is not one stops the run
+    /// before the SID can reach a URL or the ledger.
+    pub async fn get_page<P: Paged>(&self, url: &Url) -> Result<P, ApiError> {
+        let page: P = self.get_json(url).await?;
+        match page.bad_sid() {
+            Some((kind, sid)) => Err(bad_sid(url, kind, sid)),
+            None => Ok(page),
+        }
+    }
+
     /// GET with the limiter, the in-flight cap and the retry policy.
-    pub async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, ApiError> {
+    async fn get_json<T: DeserializeOwned>(&self, url: &Url) -> Result<T, ApiError> {
         let mut attempts = 0u32;
         let mut waited = Duration::ZERO;
         loop {
@@ -306,7 +350,7 @@ impl Client {
         self.stats.requests.fetch_add(1, Ordering::Relaxed);
         let transport = |e: reqwest::Error| ApiError::Transport {
             url: short(url),
-            reason: without_url(e).to_string(),
+            reason: super::transport::describe(&e, url),
         };
         let response = self
             .http
@@ -322,7 +366,24 @@ impl Client {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, chrono::Utc::now()));
-        let body = response.bytes().await.map_err(transport)?;
+        if status.is_redirection() {
+            let to = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("nowhere given")
+                .to_owned();
+            return Err(ApiError::Status {
+                status: status.as_u16(),
+                code: None,
+                message: Some(format!(
+                    "a redirect to {to}, which callrecon does not follow: the credentials would go along"
+                )),
+                retry_after,
+                url: short(url),
+            });
+        }
+        let body = read_bounded(response, self.max_body, url, transport).await?;
         // The request is over: decoding must not hold a slot another request could use.
         drop(slot);
         if !status.is_success() {
@@ -361,13 +422,51 @@ impl Pager<'_> {
         if !self.seen.insert(url.as_str().to_owned()) {
             return Err(ApiError::PageLoop { url: short(&url) }.into());
         }
-        let page: P = self.client.get_json(&url).await?;
+        let page: P = self.client.get_page(&url).await?;
         self.next = match page.next_link() {
-            Some(link) if !link.is_empty() => Some(self.client.resolve(link)?),
+            Some(link) if !link.is_empty() => Some(self.client.follow(&url, link)?),
             _ => None,
         };
         Ok(Some(page))
     }
+}
+
+/// The body, read chunk by chunk and given up past `limit` bytes, so that a server streaming
+/// without end costs at most `limit` of memory (the announced length is checked first).
+async fn read_bounded(
+    mut response: reqwest::Response,
+    limit: u64,
+    url: &Url,
+    transport: impl Fn(reqwest::Error) -> ApiError,
+) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::TooLarge {
+        url: short(url),
+        limit,
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = response.chunk().await.map_err(&transport)? {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn bad_sid(url: &Url, kind: &'static str, sid: &str) -> ApiError {
+    ApiError::BadSid {
+        url: short(url),
+        kind,
+        sid: sid.chars().take(80).collect(),
+    }
+}
+
+/// `scheme://host:port` of a URL, for messages.
+fn origin_of(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// Path and query of a URL: what a human needs to find the request, without the origin.
@@ -378,7 +477,45 @@ fn short(url: &Url) -> String {
     }
 }
 
-/// reqwest's errors print the whole URL; ours carry it already.
-fn without_url(e: reqwest::Error) -> reqwest::Error {
-    e.without_url()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(base: &str) -> Client {
+        Client::new(ClientConfig {
+            base_url: Url::parse(base).unwrap(),
+            credentials: Credentials::new("AC1".into(), "AC1".into(), "secret".into()),
+            rps: NonZeroU32::new(10).unwrap(),
+            max_in_flight: 1,
+            retry: RetryPolicy::default(),
+            timeout: Duration::from_secs(1),
+            max_body: 1 << 20,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn links_are_followed_only_to_the_origin_they_came_from() {
+        let c = client("https://api.twilio.com");
+        let from = Url::parse("https://api.twilio.com/2010-04-01/Accounts/AC1/Calls.json").unwrap();
+        let ok = c
+            .follow(&from, "/2010-04-01/Accounts/AC1/Calls.json?Page=1")
+            .unwrap();
+        assert_eq!(ok.host_str(), Some("api.twilio.com"));
+        assert!(c.follow(&from, "https://api.twilio.com:443/x").is_ok());
+        for foreign in [
+            "http://api.twilio.com/x",
+            "https://api.twilio.com:8443/x",
+            "//evil.example/x",
+            "https://api.twilio.com.evil.example/x",
+            "https://evil.example/x",
+        ] {
+            let err = c.follow(&from, foreign).unwrap_err();
+            assert!(
+                matches!(err, ApiError::ForeignLink { .. }),
+                "{foreign}: {err}"
+            );
+            assert!(err.is_hostile() && err.exit() == crate::error::Exit::TwilioUnavailable);
+        }
+    }
 }

@@ -26,6 +26,35 @@ pub enum ApiError {
     /// A 2xx whose body is not the JSON expected (truncated, or HTML from a proxy).
     #[error("Twilio's answer for {url} is not the expected JSON: {reason}")]
     Decode { url: String, reason: String },
+    /// A response handed back a link to another origin (scheme, host or port) than the one it
+    /// came from: following it would send the account's credentials there.
+    #[error(
+        "Twilio's answer for {url} links to {link}, which is not {expected}; callrecon sends \
+         credentials only to the origin it asked, so the run stopped here. Check --base-url, \
+         --region and --edge, and whatever proxy answers there"
+    )]
+    ForeignLink {
+        url: String,
+        link: String,
+        expected: String,
+    },
+    /// A body longer than the configured limit: a misbehaving server, not a page of calls.
+    #[error(
+        "Twilio's answer for {url} is longer than {limit} bytes (--max-body-mib); a page of \
+         1,000 calls is about 2 MB, so the server is misbehaving"
+    )]
+    TooLarge { url: String, limit: u64 },
+    /// A record whose SID is not a Twilio SID of its kind: it must not reach a URL or the ledger.
+    #[error(
+        "Twilio's answer for {url} holds a {kind} SID that is not one ({sid:?}); callrecon uses \
+         SIDs in URLs and the ledger only when they are two letters and 32 hex digits, so the \
+         run stopped here"
+    )]
+    BadSid {
+        url: String,
+        kind: &'static str,
+        sid: String,
+    },
     /// The server keeps handing out a page already read: following it would never end.
     #[error("Twilio returned a page already read ({url}); paging stopped to avoid an endless loop")]
     PageLoop { url: String },
@@ -46,9 +75,18 @@ fn describe_status(status: u16, code: Option<i64>, message: Option<&str>, url: &
             s.push_str(&format!(": {m}"));
         }
         s.push_str(&format!(", https://www.twilio.com/docs/errors/{code})"));
+    } else if let Some(m) = message {
+        s.push_str(&format!(" ({m})"));
+    }
+    if status == 401 {
+        s.push_str(&format!("; {CHECK_CREDENTIALS}"));
     }
     s
 }
+
+/// The advice for every credential failure, wherever it happens.
+pub const CHECK_CREDENTIALS: &str = "check TWILIO_ACCOUNT_SID and the token or API key \
+    (TWILIO_AUTH_TOKEN, --auth-token-file, or TWILIO_API_KEY + TWILIO_API_SECRET)";
 
 impl ApiError {
     /// HTTP status, when there was one.
@@ -65,8 +103,23 @@ impl ApiError {
     pub fn is_transient(&self) -> bool {
         match self {
             ApiError::Status { status, .. } => *status == 429 || *status >= 500,
-            ApiError::Transport { .. } | ApiError::Decode { .. } => true,
-            ApiError::PageLoop { .. } | ApiError::Exhausted { .. } => false,
+            ApiError::Transport { .. } | ApiError::Decode { .. } | ApiError::TooLarge { .. } => {
+                true
+            }
+            ApiError::PageLoop { .. }
+            | ApiError::Exhausted { .. }
+            | ApiError::ForeignLink { .. }
+            | ApiError::BadSid { .. } => false,
+        }
+    }
+
+    /// An answer that tried to send callrecon (and its credentials) elsewhere, or to put a
+    /// non-SID in a URL or the ledger: never skipped like a passing fault, it ends the run.
+    pub fn is_hostile(&self) -> bool {
+        match self {
+            ApiError::ForeignLink { .. } | ApiError::BadSid { .. } => true,
+            ApiError::Exhausted { last, .. } => last.is_hostile(),
+            _ => false,
         }
     }
 
@@ -75,12 +128,17 @@ impl ApiError {
         match self {
             ApiError::Status { status, .. } => match status {
                 401 | 403 => Exit::TwilioAuth,
-                429 | 500..=599 => Exit::TwilioUnavailable,
+                // Redirects are not followed (credentials would go along): a server that
+                // answers one is not behaving as Twilio does.
+                300..=399 | 429 | 500..=599 => Exit::TwilioUnavailable,
                 _ => Exit::Usage,
             },
             ApiError::Transport { .. }
             | ApiError::Decode { .. }
             | ApiError::PageLoop { .. }
+            | ApiError::ForeignLink { .. }
+            | ApiError::TooLarge { .. }
+            | ApiError::BadSid { .. }
             | ApiError::Exhausted { .. } => Exit::TwilioUnavailable,
         }
     }

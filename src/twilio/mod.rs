@@ -7,6 +7,7 @@ pub mod inflight;
 pub mod model;
 pub mod region;
 pub mod retry;
+mod transport;
 
 pub use client::{Client, ClientConfig, Credentials};
 pub use error::ApiError;

@@ -180,11 +180,16 @@ pub struct PageMeta {
 /// A list page, whichever envelope it comes in: what matters for paging is the next link.
 pub trait Paged: serde::de::DeserializeOwned {
     fn next_link(&self) -> Option<&str>;
+    /// The first SID on the page that is not a Twilio SID of its kind, as (kind, SID).
+    fn bad_sid(&self) -> Option<(&'static str, &str)>;
 }
 
 impl Paged for CallsPage {
     fn next_link(&self) -> Option<&str> {
         self.next_page_uri.as_deref()
+    }
+    fn bad_sid(&self) -> Option<(&'static str, &str)> {
+        self.calls.iter().find_map(Call::bad_sid)
     }
 }
 
@@ -192,12 +197,64 @@ impl Paged for NotificationsPage {
     fn next_link(&self) -> Option<&str> {
         self.next_page_uri.as_deref()
     }
+    fn bad_sid(&self) -> Option<(&'static str, &str)> {
+        self.notifications.iter().find_map(|n| {
+            first_bad(&[
+                ("notification", Some("NO"), n.sid.as_deref()),
+                ("call", Some("CA"), n.call_sid.as_deref()),
+                ("account", Some("AC"), n.account_sid.as_deref()),
+            ])
+        })
+    }
 }
 
 impl Paged for AlertsPage {
     fn next_link(&self) -> Option<&str> {
         self.meta.next_page_url.as_deref()
     }
+    fn bad_sid(&self) -> Option<(&'static str, &str)> {
+        self.alerts.iter().find_map(|a| {
+            first_bad(&[
+                ("alert", Some("NO"), a.sid.as_deref()),
+                // Monitor's spec: any resource, two letters and 32 hex digits.
+                ("resource", None, a.resource_sid.as_deref()),
+                ("account", Some("AC"), a.account_sid.as_deref()),
+            ])
+        })
+    }
+}
+
+impl Call {
+    /// The first of the call's SIDs that is not a Twilio SID of its kind, as (kind, SID).
+    pub fn bad_sid(&self) -> Option<(&'static str, &str)> {
+        first_bad(&[
+            ("call", Some("CA"), Some(&self.sid)),
+            ("parent call", Some("CA"), self.parent_call_sid.as_deref()),
+            ("account", Some("AC"), self.account_sid.as_deref()),
+        ])
+    }
+}
+
+/// Whether `text` is a Twilio SID: the two-letter `prefix` (any two letters for `None`) and
+/// 32 hex digits (the OpenAPI specs' patterns). Only such SIDs go into a URL or the ledger.
+pub fn is_sid(text: &str, prefix: Option<&str>) -> bool {
+    let b = text.as_bytes();
+    b.len() == 34
+        && match prefix {
+            Some(p) => text.starts_with(p),
+            None => b[..2].iter().all(u8::is_ascii_alphabetic),
+        }
+        && b[2..].iter().all(u8::is_ascii_hexdigit)
+}
+
+/// Empty or absent SIDs are absent values, not bad ones.
+fn first_bad<'a>(
+    sids: &[(&'static str, Option<&str>, Option<&'a str>)],
+) -> Option<(&'static str, &'a str)> {
+    sids.iter().find_map(|&(kind, prefix, sid)| match sid {
+        Some(s) if !s.is_empty() && !is_sid(s, prefix) => Some((kind, s)),
+        _ => None,
+    })
 }
 
 /// Call statuses that are final: the call will not change again (notes §3.1).
@@ -211,11 +268,85 @@ pub fn is_final(status: &str) -> bool {
     FINAL_STATUSES.contains(&status)
 }
 
+/// What a `webhook_status` the application (or its receiver) wrote says, however it is
+/// spelled (design.md, "Final is final, however it is spelled").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookStatus<'a> {
+    /// NULL, or only blanks.
+    Empty,
+    /// One of Twilio's transient statuses: the call was still going when it was written.
+    Transient(&'static str),
+    /// One of Twilio's final statuses, in Twilio's spelling.
+    Final(&'static str),
+    /// Anything else: the application's own value, never overwritten.
+    Other(&'a str),
+}
+
+impl<'a> HookStatus<'a> {
+    /// The one normaliser: any case, `_` for `-`, surrounding blanks, and `cancelled`.
+    pub fn read(text: Option<&'a str>) -> HookStatus<'a> {
+        let Some(raw) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+            return HookStatus::Empty;
+        };
+        let folded = raw.to_ascii_lowercase().replace('_', "-");
+        let folded = if folded == "cancelled" {
+            "canceled"
+        } else {
+            folded.as_str()
+        };
+        if let Some(s) = FINAL_STATUSES.iter().find(|s| **s == folded) {
+            HookStatus::Final(s)
+        } else if let Some(s) = TRANSIENT_STATUSES.iter().find(|s| **s == folded) {
+            HookStatus::Transient(s)
+        } else {
+            HookStatus::Other(raw)
+        }
+    }
+
+    /// Whether write-back may fill it: empty, or a call still going.
+    pub fn may_be_filled(self) -> bool {
+        matches!(self, HookStatus::Empty | HookStatus::Transient(_))
+    }
+
+    /// The final status it names, in Twilio's spelling.
+    pub fn final_status(self) -> Option<&'static str> {
+        match self {
+            HookStatus::Final(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Twilio's own example page (twilio-oai `readFullPage1`) decodes with every type intact.
+    #[test]
+    fn a_webhook_status_is_read_however_it_is_spelled() {
+        use HookStatus::*;
+        for (text, want) in [
+            (None, Empty),
+            (Some("  "), Empty),
+            (Some("Completed"), Final("completed")),
+            (Some("FAILED"), Final("failed")),
+            (Some("no_answer"), Final("no-answer")),
+            (Some("No-Answer "), Final("no-answer")),
+            (Some("cancelled"), Final("canceled")),
+            (Some("Busy"), Final("busy")),
+            (Some("In_Progress"), Transient("in-progress")),
+            (Some("RINGING"), Transient("ringing")),
+            (Some("initiated"), Transient("initiated")),
+            (Some("answered"), Other("answered")),
+            (Some("done!"), Other("done!")),
+        ] {
+            assert_eq!(HookStatus::read(text), want, "{text:?}");
+        }
+        assert!(HookStatus::read(Some("queued")).may_be_filled());
+        assert!(!HookStatus::read(Some("Completed")).may_be_filled());
+        assert!(!HookStatus::read(Some("answered")).may_be_filled());
+    }
+
     #[test]
     fn decodes_twilios_example_page() {
         let page: CallsPage =

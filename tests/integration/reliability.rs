@@ -349,6 +349,8 @@ fn a_local_io_error_exits_1_and_an_alarm_exits_5_after_writing() {
     assert!(dir.path("r.csv").exists());
 }
 
+/// Retention is dated by the data, not the clock alone: old windows are refused and pruned
+/// once newer calls have landed, never because `--now` says so.
 #[test]
 fn windows_past_the_retention_are_refused_and_old_data_is_pruned() {
     let (cfg, data) = crate::scenario::dataset();
@@ -359,7 +361,13 @@ fn windows_past_the_retention_are_refused_and_old_data_is_pruned() {
     cmd.arg("--out").arg(dir.path("r.csv"));
     run(&mut cmd, 0);
     assert!(count(&db, "SELECT count(*) FROM recon_calls") > 0);
-    // Ninety days on, a 30-day retention refuses the old window and a new run prunes it.
+    // Ninety days on, the nights in between have landed newer calls.
+    let june = Sim::start(callrecon::simulator::SimConfig::new(
+        40,
+        3,
+        chrono::NaiveDate::from_ymd_opt(2026, 6, 8).unwrap(),
+        1,
+    ));
     let later = [
         "--from",
         "2026-06-08T00:00:00Z",
@@ -368,6 +376,13 @@ fn windows_past_the_retention_are_refused_and_old_data_is_pruned() {
         "--now",
         "2026-06-09T06:00:00Z",
     ];
+    let mut cmd = against(&june);
+    cmd.args(["fetch", "--db"])
+        .arg(&db)
+        .args(later)
+        .arg("--all-callers");
+    run(&mut cmd, 0);
+    // A 30-day retention now refuses the old window, and a new run prunes it.
     let mut cmd = against(&sim);
     cmd.args(["report", "--db"])
         .arg(&db)
@@ -385,19 +400,77 @@ fn windows_past_the_retention_are_refused_and_old_data_is_pruned() {
         .arg(dir.path("old.csv"));
     let out = run(&mut cmd, 2);
     assert!(stderr(&out).contains("retention"), "{}", stderr(&out));
-    let mut cmd = against(&sim);
+    let mut cmd = against(&june);
     cmd.args(["run", "--db"])
         .arg(&db)
         .args(later)
-        .args(["--retain-days", "30"])
+        .args(["--retain-days", "30", "--all-callers"])
         .arg("--out")
         .arg(dir.path("new.csv"));
-    run(&mut cmd, 0);
-    assert_eq!(count(&db, "SELECT count(*) FROM recon_calls"), 0);
+    let out = run(&mut cmd, 0);
+    assert!(
+        stderr(&out).contains("retention: pruned") && stderr(&out).contains("recon_calls "),
+        "a prune is shown at the default level: {}",
+        stderr(&out)
+    );
+    let old = "SELECT count(*) FROM recon_calls WHERE call_time < 1775000000";
+    assert_eq!(count(&db, old), 0);
+    assert!(
+        count(&db, "SELECT count(*) FROM recon_calls") > 0,
+        "June's calls stay"
+    );
     assert_eq!(count(&db, "SELECT count(*) FROM recon_audit"), 0);
     assert!(
         count(&db, "SELECT count(*) FROM intended_calls") > 0,
         "the ledger is never pruned"
+    );
+}
+
+/// A clock set a year ahead prunes nothing and refuses nothing; the stored horizon never
+/// moves back; and the real window's rerun is byte-identical to its first report.
+#[test]
+fn a_skewed_clock_cannot_erase_the_audit_trail() {
+    let (cfg, data) = crate::scenario::dataset();
+    let sim = Sim::with_dataset(cfg, data);
+    let dir = TestDir::new();
+    let db = dir.path("ledger.db");
+    let mut cmd = crate::scenario::command(&sim, &dir, "run");
+    cmd.arg("--out").arg(dir.path("first.csv"));
+    run(&mut cmd, 0);
+    let audit = count(&db, "SELECT count(*) FROM recon_audit");
+    let calls = count(&db, "SELECT count(*) FROM recon_calls");
+    assert!(audit > 0 && calls > 0);
+    let mut cmd = against(&sim);
+    cmd.args(["run", "--db"])
+        .arg(&db)
+        .args(["--window", "yesterday", "--now", "2027-06-01T00:00:00Z"])
+        .arg("--out")
+        .arg(dir.path("skewed.csv"));
+    let out = run(&mut cmd, 0);
+    assert!(!stderr(&out).contains("pruned"), "{}", stderr(&out));
+    assert_eq!(count(&db, "SELECT count(*) FROM recon_audit"), audit);
+    assert_eq!(count(&db, "SELECT count(*) FROM recon_calls"), calls);
+    // An earlier, later horizon (2026-02-01, after the 60 days before the newest call but
+    // before the window) stays when a prune computes an earlier one.
+    let set = rusqlite::Connection::open(&db).unwrap();
+    set.execute(
+        "INSERT INTO recon_meta (key, value) VALUES ('retention_horizon', '1769904000') \
+         ON CONFLICT(key) DO UPDATE SET value = '1769904000'",
+        [],
+    )
+    .unwrap();
+    drop(set);
+    let mut cmd = crate::scenario::command(&sim, &dir, "report");
+    cmd.arg("--out").arg(dir.path("again.csv"));
+    run(&mut cmd, 0);
+    let horizon = count(
+        &db,
+        "SELECT CAST(value AS INTEGER) FROM recon_meta WHERE key = 'retention_horizon'",
+    );
+    assert_eq!(horizon, 1769904000, "the stored horizon moved back");
+    assert_eq!(
+        std::fs::read(dir.path("again.csv")).unwrap(),
+        std::fs::read(dir.path("first.csv")).unwrap()
     );
 }
 

@@ -228,3 +228,211 @@ fn orphans_and_numbers_files() {
     sorted.sort();
     assert_eq!(actions, sorted, "sorted by action");
 }
+
+/// The ledger ids a clean run of the hand-made day wrote a status back to.
+fn backfilled_ids(sim: &Sim) -> Vec<i64> {
+    let dir = TestDir::new();
+    run_day(sim, &dir, &[]);
+    let conn = rusqlite::Connection::open(dir.path("ledger.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT ledger_id FROM recon_audit WHERE column = 'webhook_status' ORDER BY 1")
+        .unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+fn set_status(dir: &TestDir, id: i64, status: &str) {
+    let conn = rusqlite::Connection::open(dir.path("ledger.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .unwrap();
+    conn.execute(
+        "UPDATE intended_calls SET webhook_status = ?2 WHERE id = ?1",
+        rusqlite::params![id, status],
+    )
+    .unwrap();
+}
+
+/// A final status the application spelled its own way is final; a value callrecon does not
+/// know is left alone and noted; a transient one in any spelling is filled.
+#[test]
+fn a_final_status_however_spelled_is_never_overwritten() {
+    let (cfg, data) = scenario::dataset();
+    let sim = Sim::with_dataset(cfg, data);
+    let ids = backfilled_ids(&sim);
+    let spellings = [
+        "Completed",
+        "FAILED",
+        "no_answer",
+        "cancelled",
+        "Busy",
+        "answered",
+        "In_Progress",
+    ];
+    assert!(ids.len() >= spellings.len(), "{ids:?}");
+    let dir = TestDir::new();
+    callrecon::simulator::write_ledger(sim.sim.dataset(), &dir.path("ledger.db")).unwrap();
+    for (id, status) in ids.iter().zip(spellings) {
+        set_status(&dir, *id, status);
+    }
+    run_day(&sim, &dir, &["--include-completed"]);
+    let after = ledger_dump(&dir);
+    let report = by_id(&read_report(&dir.path("report.csv")));
+    for (id, status) in ids.iter().zip(spellings) {
+        let row = after.iter().find(|r| r.id == *id).unwrap();
+        if status == "In_Progress" {
+            assert_ne!(row.webhook_status.as_deref(), Some(status), "row {id}");
+            assert_eq!(report[&id.to_string()]["backfilled"], "true");
+        } else {
+            assert_eq!(row.webhook_status.as_deref(), Some(status), "row {id}");
+            assert_eq!(report[&id.to_string()]["backfilled"], "false");
+        }
+    }
+    let odd = &report[&ids[5].to_string()]["error_message"];
+    assert!(odd.contains("\"answered\" is no status"), "{odd}");
+    // `Completed` and `completed` agree: no "the webhook said" note for a same status.
+    for r in report.values() {
+        let m = &r["error_message"];
+        if let Some(rest) = m.strip_prefix("the webhook said ") {
+            let (hook, twilio) = rest.split_once(", Twilio says ").unwrap();
+            assert_ne!(
+                hook.to_lowercase(),
+                twilio.split(';').next().unwrap(),
+                "{m}"
+            );
+        }
+    }
+}
+
+/// The application writes rows between the report's read and the write-back: those rows keep
+/// its values, the report does not claim them as backfilled, and the summary says what
+/// committed.
+#[test]
+fn rows_the_application_wrote_meanwhile_are_not_claimed_as_backfilled() {
+    let (cfg, data) = scenario::dataset();
+    let sim = Sim::with_dataset(cfg, data);
+    let ids = backfilled_ids(&sim);
+    assert!(ids.len() >= 3, "{ids:?}");
+    let dir = TestDir::new();
+    let gate = dir.path("gate");
+    let mut cmd = scenario::command(&sim, &dir, "run");
+    cmd.arg("--out")
+        .arg(dir.path("report.csv"))
+        .args(["--include-completed", "--summary-json"])
+        .arg(dir.path("s.json"))
+        .env(
+            "CALLRECON_FAILPOINT",
+            format!("writeback.start:1:wait={}", gate.display()),
+        )
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !gate.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gate.exists(), "the run never reached its write-back");
+    assert!(
+        !dir.path("report.csv").exists(),
+        "the report came before the write-back"
+    );
+    let raced = [ids[0], ids[1]];
+    for id in raced {
+        set_status(&dir, id, "queued");
+    }
+    std::fs::remove_file(&gate).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("2 row(s) changed by the application"),
+        "{}",
+        stderr(&out)
+    );
+    let after = ledger_dump(&dir);
+    let report = by_id(&read_report(&dir.path("report.csv")));
+    for id in raced {
+        let row = after.iter().find(|r| r.id == id).unwrap();
+        assert_eq!(row.webhook_status.as_deref(), Some("queued"), "row {id}");
+        assert_eq!(report[&id.to_string()]["backfilled"], "false", "row {id}");
+    }
+    // Every row the report calls backfilled has its audit row, and the summary counts those.
+    let db = dir.path("ledger.db");
+    let claimed: Vec<&String> = report
+        .iter()
+        .filter(|(_, r)| r["backfilled"] == "true")
+        .map(|(id, _)| id)
+        .collect();
+    for id in &claimed {
+        let audited = count(
+            &db,
+            &format!(
+                "SELECT count(*) FROM recon_audit WHERE ledger_id = {id} AND column = 'webhook_status'"
+            ),
+        );
+        assert_eq!(audited, 1, "row {id} claims a write-back that is not there");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path("s.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["write_backs"].as_i64().unwrap(),
+        count(
+            &db,
+            "SELECT count(*) FROM recon_audit WHERE column = 'webhook_status'"
+        )
+    );
+}
+
+/// On stdout (written in place, never renamed) no row is shown before the write-back behind
+/// it has committed.
+#[test]
+fn on_stdout_the_write_back_commits_before_the_first_row() {
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 2, 3).unwrap();
+    let sim = Sim::start(callrecon::simulator::SimConfig::new(1500, 5, day, 1));
+    let dir = TestDir::new();
+    let gate = dir.path("gate");
+    let now = sim_now(&sim);
+    let window = ["2026-02-03T00:00:00Z", "2026-02-04T00:00:00Z", now.as_str()];
+    let mut cmd = over_window(&sim, &dir, "run", window);
+    cmd.args(["--out", "-", "--include-completed"])
+        .env(
+            "CALLRECON_FAILPOINT",
+            format!("writeback.start:1:wait={}", gate.display()),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            all.extend_from_slice(&buf[..n]);
+            counter.fetch_add(n, std::sync::atomic::Ordering::SeqCst);
+        }
+        all
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !gate.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gate.exists(), "the run never reached its write-back");
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    assert_eq!(
+        seen.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "rows before the write-back"
+    );
+    std::fs::remove_file(&gate).unwrap();
+    assert!(child.wait().unwrap().success());
+    let text = String::from_utf8(reader.join().unwrap()).unwrap();
+    assert!(
+        text.lines().count() > 1000,
+        "{} lines",
+        text.lines().count()
+    );
+}
