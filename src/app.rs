@@ -301,7 +301,11 @@ async fn fetch_accounts(
     let opts = plan.fetch_options(twilio);
     let several = accounts.len() > 1;
     for (account, client) in accounts.iter().zip(clients) {
-        let fetched = fetch::fetch(client, store, &mut plan.numbers, &opts).await;
+        let fetched = crate::store::failure::in_step(
+            fetch::fetch(client, store, &mut plan.numbers, &opts).await,
+            "landing Twilio's calls",
+            &plan.db,
+        );
         let fetched = if several {
             fetched.with_context(|| format!("account {} ({})", account.name, account.sid()))?
         } else {

@@ -102,12 +102,13 @@ async fn calls(client: &crate::twilio::Client, account: &Account) -> Result<Stri
             "credentials accepted, calls may be listed ({}, secret from {})",
             account.base_url, account.secret_from
         )),
+        Err(e) if e.status() == Some(401) => Err(anyhow::Error::new(e).context(format!(
+            "check the account SID and its secret (from {})",
+            account.secret_from
+        ))),
         Err(e) => Err(explain(
             e,
-            &format!(
-                "the credentials (secret from {}) may not list calls; give the key that permission",
-                account.secret_from
-            ),
+            "the credentials may not list calls; give the key that permission",
         )),
     }
 }

@@ -185,20 +185,20 @@ pub struct WindowArgs {
     pub now: Option<String>,
     /// How long after intended_at a call may be created and still match a row without a SID,
     /// and how long a row without a call stays pending (e.g. 90s, 30m, 1h).
-    #[arg(long, value_name = "DURATION", default_value = "1h")]
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = crate::limits::flag::duration)]
     pub match_delay: String,
     /// Region (ISO 3166) for ledger numbers written in national format.
     #[arg(long, value_name = "CC", default_value = "US")]
     pub default_region: String,
     /// How long after intended_at a pending or unpriced row is looked up again on later runs.
-    #[arg(long, value_name = "DURATION", default_value = "3d")]
+    #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = crate::limits::flag::duration)]
     pub followup_max_age: String,
     /// Stop at the next page boundary after this long (exit 6); the next run resumes.
-    #[arg(long, value_name = "DURATION")]
+    #[arg(long, value_name = "DURATION", value_parser = crate::limits::flag::duration)]
     pub max_runtime: Option<String>,
     /// Keep callrecon's copies of calls, alerts and audit rows this many days; older ones are
     /// pruned after a successful report, and older windows are refused.
-    #[arg(long, value_name = "DAYS", default_value_t = 60)]
+    #[arg(long, value_name = "DAYS", default_value_t = 60, value_parser = crate::limits::flag::retain_days)]
     pub retain_days: u32,
 }
 
@@ -215,26 +215,26 @@ pub struct TwilioArgs {
     #[arg(long, value_name = "PATH")]
     pub auth_token_file: Option<PathBuf>,
     /// Requests per second, all requests together.
-    #[arg(long, env = "CALLRECON_RPS", default_value_t = 25, value_name = "N")]
+    #[arg(long, env = "CALLRECON_RPS", default_value_t = 25, value_name = "N", value_parser = crate::limits::flag::rps)]
     pub rps: u32,
     /// Requests in flight at once (Twilio limits concurrency per account).
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = crate::limits::flag::max_in_flight)]
     pub max_in_flight: usize,
     /// Attempts per request, the first included, on 429, 5xx and broken answers.
-    #[arg(long, default_value_t = 8, value_name = "N")]
+    #[arg(long, default_value_t = 8, value_name = "N", value_parser = crate::limits::flag::max_attempts)]
     pub max_attempts: u32,
     /// Total seconds one request may spend waiting between retries.
-    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    #[arg(long, default_value_t = 120, value_name = "SECS", value_parser = crate::limits::flag::max_retry_wait)]
     pub max_retry_wait: u64,
     /// First backoff step in milliseconds (doubles per retry).
-    #[arg(long, default_value_t = 250, value_name = "MS", hide = true)]
+    #[arg(long, default_value_t = 250, value_name = "MS", hide = true, value_parser = crate::limits::flag::retry_base_ms)]
     pub retry_base_ms: u64,
     /// Seconds one attempt may take, connect to last byte.
-    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    #[arg(long, default_value_t = 30, value_name = "SECS", value_parser = crate::limits::flag::timeout)]
     pub timeout: u64,
     /// Longest response body read, in MiB; a longer one is a misbehaving server (retried,
     /// then exit 4). A page of 1,000 calls is about 2 MB.
-    #[arg(long, default_value_t = crate::twilio::client::DEFAULT_MAX_BODY_MIB, value_name = "MIB")]
+    #[arg(long, default_value_t = crate::twilio::client::DEFAULT_MAX_BODY_MIB, value_name = "MIB", value_parser = crate::limits::flag::max_body_mib)]
     pub max_body_mib: u64,
     /// How the server filters StartTime: probed at run time (auto), or known. With `second`,
     /// days are paged in time slices; with `day`, by status and caller ID.
@@ -248,13 +248,13 @@ pub struct TwilioArgs {
     #[arg(long, hide = true)]
     pub sequential: bool,
     /// Records per list page (Twilio's maximum is 1000).
-    #[arg(long, default_value_t = 1000, value_name = "N", hide = true)]
+    #[arg(long, default_value_t = 1000, value_name = "N", hide = true, value_parser = crate::limits::flag::page_size)]
     pub page_size: u32,
     /// Calls whose notifications are read one by one for an error code, at most (failed first).
-    #[arg(long, default_value_t = 500, value_name = "N")]
+    #[arg(long, default_value_t = 500, value_name = "N", value_parser = crate::limits::flag::lookups)]
     pub max_notification_lookups: usize,
     /// Ledger SIDs missing from the listed days that are looked up one by one, at most.
-    #[arg(long, default_value_t = 1000, value_name = "N")]
+    #[arg(long, default_value_t = 1000, value_name = "N", value_parser = crate::limits::flag::lookups)]
     pub max_sid_lookups: usize,
 }
 
@@ -285,7 +285,7 @@ pub struct ReportOutArgs {
     pub excel_safe: bool,
     /// Exit 5 (after writing everything) when more than PCT% of final statuses had to be
     /// backfilled: the night the webhook endpoint was down should page someone.
-    #[arg(long, value_name = "PCT")]
+    #[arg(long, value_name = "PCT", value_parser = crate::limits::flag::percent)]
     pub fail_if_missed_webhooks: Option<f64>,
 }
 
@@ -397,7 +397,14 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
         "d" => chrono::Duration::try_days(n),
         _ => return Err(format!("'{text}' has an unknown unit; use s, m, h or d")),
     };
-    duration.ok_or_else(|| format!("'{text}' is too long a duration"))
+    let limit = chrono::Duration::days(crate::limits::DURATION_DAYS);
+    match duration {
+        Some(d) if d <= limit => Ok(d),
+        _ => Err(format!(
+            "'{text}' is longer than {} days; durations are at most ten years",
+            crate::limits::DURATION_DAYS
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub mod error;
 pub mod failpoint;
 pub mod fetch;
 pub mod ledger;
+pub mod limits;
 pub mod lock;
 pub mod logging;
 pub mod manual;

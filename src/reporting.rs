@@ -9,7 +9,7 @@ use crate::error::{Exit, Stopped, UsageError};
 use crate::store::Store;
 use crate::summary::Recorder;
 use crate::{reconcile, report, timefmt};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 /// Refuses a window older than the retention horizon: its calls and audit trail are gone (or
@@ -54,7 +54,8 @@ pub fn finish_report(
     let pruned = if out.dry_run {
         Default::default()
     } else {
-        store.prune(plan.now.timestamp(), retain_secs(plan))?
+        let pruned = store.prune(plan.now.timestamp(), retain_secs(plan));
+        crate::store::failure::in_step(pruned, "pruning past the retention", &plan.db)?
     };
     tracing::debug!("pruning took {:.3} s", started.elapsed().as_secs_f64());
     if pruned.rows > 0 {
@@ -131,11 +132,13 @@ pub fn write_report(store: &mut Store, plan: &mut Plan, out: &ReportOutArgs) -> 
         files.push(format!("report written to {}", dest.display()));
     }
     if let Some(path) = &out.orphans_out {
-        let n = report::orphans::write(&store.conn, opts.window, path, out.excel_safe)?;
+        let n = report::orphans::write(&store.conn, opts.window, path, out.excel_safe)
+            .with_context(|| format!("writing the orphans file {}", path.display()))?;
         files.push(format!("{n} orphan call(s) written to {}", path.display()));
     }
     if let Some(path) = &out.numbers_out {
-        let n = report::numbers::write(&store.conn, path, out.excel_safe)?;
+        let n = report::numbers::write(&store.conn, path, out.excel_safe)
+            .with_context(|| format!("writing the numbers file {}", path.display()))?;
         files.push(format!("{n} number(s) written to {}", path.display()));
     }
     Ok(Written {

@@ -205,11 +205,13 @@ fn validate(f: &File) -> Result<(), String> {
     if let Some(region) = &f.default_region {
         crate::phone::Normalizer::new(Some(region)).map_err(|e| key("default_region", e))?;
     }
-    if f.retain_days == Some(0) {
-        return Err(key("retain_days", "must be at least 1".into()));
+    if let Some(days) = f.retain_days {
+        crate::limits::RETAIN_DAYS
+            .check(days.into())
+            .map_err(|e| key("retain_days", e))?;
     }
     if let Some(pct) = f.report.fail_if_missed_webhooks
-        && !(0.0..=100.0).contains(&pct)
+        && !(pct.is_finite() && (0.0..=100.0).contains(&pct))
     {
         return Err(key(
             "report.fail_if_missed_webhooks",
@@ -217,14 +219,34 @@ fn validate(f: &File) -> Result<(), String> {
         ));
     }
     let t = &f.twilio;
-    for (k, v) in [
-        ("twilio.rps", t.rps.map(u64::from)),
-        ("twilio.max_in_flight", t.max_in_flight.map(|n| n as u64)),
-        ("twilio.max_attempts", t.max_attempts.map(u64::from)),
-        ("twilio.timeout", t.timeout),
+    use crate::limits::{LOOKUPS, MAX_ATTEMPTS, MAX_IN_FLIGHT, MAX_RETRY_WAIT, RPS, TIMEOUT};
+    for (k, v, limit) in [
+        ("twilio.rps", t.rps.map(u64::from), RPS),
+        (
+            "twilio.max_in_flight",
+            t.max_in_flight.map(|n| n as u64),
+            MAX_IN_FLIGHT,
+        ),
+        (
+            "twilio.max_attempts",
+            t.max_attempts.map(u64::from),
+            MAX_ATTEMPTS,
+        ),
+        ("twilio.timeout", t.timeout, TIMEOUT),
+        ("twilio.max_retry_wait", t.max_retry_wait, MAX_RETRY_WAIT),
+        (
+            "twilio.max_notification_lookups",
+            t.max_notification_lookups.map(|n| n as u64),
+            LOOKUPS,
+        ),
+        (
+            "twilio.max_sid_lookups",
+            t.max_sid_lookups.map(|n| n as u64),
+            LOOKUPS,
+        ),
     ] {
-        if v == Some(0) {
-            return Err(key(k, "must be at least 1".into()));
+        if let Some(n) = v {
+            limit.check(n).map_err(|e| key(k, e))?;
         }
     }
     check_origin("twilio", &t.region, &t.edge, &t.base_url)?;

@@ -22,6 +22,7 @@ use crate::error::UsageError;
 use crate::phone::Normalizer;
 use crate::report;
 use crate::store::Store;
+use crate::store::failure::in_step;
 use crate::window::Window;
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};
@@ -194,7 +195,7 @@ pub(crate) const WORK_TABLES: &str = "
         call_sid TEXT, ts INTEGER, resolved INTEGER NOT NULL);
     DROP TABLE IF EXISTS temp.w_outcomes;
     CREATE TEMP TABLE w_outcomes (ledger_id INTEGER PRIMARY KEY, to_key TEXT, outcome TEXT,
-        error_code INTEGER, category TEXT, ts INTEGER, external_ref TEXT);";
+        error_code INTEGER, category TEXT, ts INTEGER, external_ref TEXT, twilio_to TEXT);";
 
 /// Reconciles the window, writes its rows to `out` and puts it in place, then records
 /// write-back and follow-ups.
@@ -209,7 +210,8 @@ pub fn reconcile(
     // A fetch killed between landing its last page and merging leaves staged calls.
     store.merge_staged()?;
     let mut summary = Summary::default();
-    {
+    let db = store.path.clone();
+    let read = (|| {
         let tx = store.conn.transaction()?;
         let (scanned, matched) = prepare(&tx, numbers, opts.window, opts.match_delay)?;
         summary.rows_in_window = scanned.rows_in_window;
@@ -220,7 +222,9 @@ pub fn reconcile(
         stream::stream_rows(&tx, numbers, opts, &mut out, &mut summary)?;
         step.done("classifying and writing the report's rows");
         tx.commit()?;
-    }
+        Ok(())
+    })();
+    in_step(read, "reading the ledger and the landed calls", &db)?;
     // The write-back commits before the report is in place (or, on stdout, before its first
     // row is shown), so `backfilled` says only what committed: rows the application wrote in
     // between are corrected to `false`. A failure or kill here leaves no new report, and a
@@ -228,7 +232,11 @@ pub fn reconcile(
     let mut step = crate::logging::Phase::start();
     let mut not_committed = std::collections::HashSet::new();
     if opts.write_back {
-        let applied = writeback::apply(&mut store.conn, opts.now)?;
+        let applied = in_step(
+            writeback::apply(&mut store.conn, opts.now),
+            "writing back the missed webhooks",
+            &db,
+        )?;
         summary.written_back = applied.stats;
         summary.backfilled_final -= applied.counted_not_committed;
         not_committed = applied.not_committed;
@@ -239,7 +247,11 @@ pub fn reconcile(
     crate::failpoint::hit("report.renamed");
     crate::stop::check()?;
     if opts.record_followups {
-        summary.followups = followups::record(&mut store.conn, opts)?;
+        summary.followups = in_step(
+            followups::record(&mut store.conn, opts),
+            "recording the rows to follow up",
+            &db,
+        )?;
         step.done("recording follow-ups");
     }
     Ok(summary)

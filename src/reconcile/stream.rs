@@ -69,7 +69,7 @@ mod col {
 
 /// The rest of a matched call, by SID.
 pub(crate) const CALL: &str = "SELECT start_time, end_time, duration, direction, answered_by,
-        account_sid, parent_call_sid
+        account_sid, parent_call_sid, to_norm, to_raw
     FROM recon_calls WHERE sid = ?1";
 
 /// The columns of a call beyond its status and price.
@@ -82,6 +82,9 @@ struct Details {
     answered_by: Option<String>,
     account_sid: Option<String>,
     parent: Option<String>,
+    /// The number Twilio dialled, normalised like the ledger's, and as Twilio wrote it.
+    to_norm: Option<String>,
+    to_raw: Option<String>,
 }
 
 fn details(stmt: &mut CachedStatement, sid: &str) -> Result<Details> {
@@ -95,6 +98,8 @@ fn details(stmt: &mut CachedStatement, sid: &str) -> Result<Details> {
                 answered_by: r.get(4)?,
                 account_sid: r.get(5)?,
                 parent: r.get(6)?,
+                to_norm: r.get(7)?,
+                to_raw: r.get(8)?,
             })
         })
         .optional()?
@@ -117,8 +122,9 @@ pub(super) fn stream_rows(
         "INSERT INTO w_followups (ledger_id, reason, call_sid, ts, resolved) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     let mut add_outcome = conn.prepare_cached(
-        "INSERT INTO w_outcomes (ledger_id, to_key, outcome, error_code, category, ts, external_ref)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO w_outcomes (ledger_id, to_key, outcome, error_code, category, ts, external_ref,
+             twilio_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut stmt = conn.prepare(ROWS)?;
     let mut rows = stmt.query([])?;
@@ -207,6 +213,24 @@ pub(super) fn stream_rows(
             notification,
         };
         let mut verdict = classify(&facts);
+        // A row whose SID names a call to another number: the report acts on the ledger's
+        // number, and says so (a child leg to the row's number was looked for in matching).
+        let matched_by: Option<String> = r.get(col::MATCHED_BY)?;
+        let to_key: Option<String> = r.get(col::TO_KEY)?;
+        let twilio_to = match (&matched_by, &call_details.to_raw) {
+            (Some(by), Some(dialled)) if by == "sid" && call_details.to_norm != to_key => {
+                let note = format!(
+                    "Twilio dialled {dialled}, not the ledger's to_number; the report and the numbers file use the ledger's"
+                );
+                verdict.error_message = if verdict.error_message.is_empty() {
+                    note
+                } else {
+                    format!("{}; {note}", verdict.error_message)
+                };
+                Some(dialled.clone())
+            }
+            _ => None,
+        };
         if in_window == scan::IN_WINDOW
             && problem.is_none()
             && let (Some(status), Some(price)) = (call_status.as_deref(), price.as_deref())
@@ -297,7 +321,6 @@ pub(super) fn stream_rows(
             "unreachable" | "failed" | "busy" | "no-answer"
         ) && in_window == scan::IN_WINDOW
         {
-            let to_key: Option<String> = r.get(col::TO_KEY)?;
             add_outcome.execute(params![
                 id,
                 to_key,
@@ -305,7 +328,8 @@ pub(super) fn stream_rows(
                 verdict.error_code,
                 verdict.error_category,
                 ts,
-                external_ref
+                external_ref,
+                twilio_to
             ])?;
         }
         if hidden {
@@ -333,7 +357,7 @@ pub(super) fn stream_rows(
             price_unit: r.get(col::PRICE_UNIT)?,
             direction: call_details.direction,
             answered_by: call_details.answered_by,
-            matched_by: r.get(col::MATCHED_BY)?,
+            matched_by,
             backfilled,
             account_sid: call_details.account_sid,
         })?;

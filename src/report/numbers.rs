@@ -16,7 +16,7 @@ use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-pub const COLUMNS: [&str; 12] = [
+pub const COLUMNS: [&str; 13] = [
     "number",
     "action",
     "last_outcome",
@@ -29,6 +29,7 @@ pub const COLUMNS: [&str; 12] = [
     "no_answer",
     "last_attempt_at",
     "external_refs",
+    "twilio_to",
 ];
 
 #[derive(Debug, Default, Serialize)]
@@ -45,6 +46,9 @@ struct NumberRow {
     no_answer: u64,
     last_attempt_at: Option<String>,
     external_refs: String,
+    /// The number Twilio dialled for this number's last row whose SID named a call to
+    /// another number; empty when they agree.
+    twilio_to: Option<String>,
 }
 
 /// What the CRM team should do, from the number's last error category.
@@ -60,7 +64,7 @@ pub fn action(category: Option<&str>) -> &'static str {
 const ACTIONS: [&str; 3] = ["check-config", "remove", "retry-later"];
 
 const ROWS: &str = "SELECT o.to_key, o.outcome, o.error_code, o.category, o.ts, o.external_ref,
-        (SELECT count(*) FROM w_rows w WHERE w.to_key = o.to_key AND w.in_window = 1)
+        (SELECT count(*) FROM w_rows w WHERE w.to_key = o.to_key AND w.in_window = 1), o.twilio_to
     FROM w_outcomes o WHERE o.to_key IS NOT NULL
     ORDER BY o.to_key, o.ts, o.ledger_id";
 
@@ -106,6 +110,9 @@ pub fn write(conn: &Connection, dest: &Path, excel_safe: bool) -> Result<u64> {
                 .map(format_utc);
             if let Some(reference) = r.get::<_, Option<String>>(5)? {
                 refs.insert(reference);
+            }
+            if let Some(dialled) = r.get::<_, Option<String>>(7)? {
+                n.twilio_to = Some(dialled);
             }
         }
         if let Some(done) = current.take() {

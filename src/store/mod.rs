@@ -5,6 +5,7 @@
 //! WAL mode (persistent, documented in README) with a busy timeout, and every write callrecon
 //! makes is a short transaction: one per landed page.
 
+pub mod failure;
 mod land;
 pub mod retention;
 pub use land::{Page, Progress};

@@ -8,6 +8,7 @@ mod config;
 mod cron;
 mod demo;
 mod fetching;
+mod flags;
 mod guide;
 mod logs;
 mod operator;

@@ -436,3 +436,62 @@ fn on_stdout_the_write_back_commits_before_the_first_row() {
         text.lines().count()
     );
 }
+
+/// A row whose SID names a call to another number: the report says so, and numbers.csv keeps
+/// the ledger's number with Twilio's in `twilio_to`.
+#[test]
+fn a_ledger_number_twilio_did_not_dial_is_flagged() {
+    let (cfg, data) = scenario::dataset();
+    let sim = Sim::with_dataset(cfg, data);
+    let clean = TestDir::new();
+    run_day(&sim, &clean, &[]);
+    let report = read_report(&clean.path("report.csv"));
+    let row = report
+        .iter()
+        .find(|r| {
+            r["matched_by"] == "sid"
+                && ["failed", "busy", "no-answer"].contains(&r["outcome"].as_str())
+        })
+        .expect("a failed row matched by SID");
+    let (id, dialled) = (row["ledger_id"].clone(), row["to"].clone());
+    let dir = TestDir::new();
+    callrecon::simulator::write_ledger(sim.sim.dataset(), &dir.path("ledger.db")).unwrap();
+    let conn = rusqlite::Connection::open(dir.path("ledger.db")).unwrap();
+    conn.execute(
+        "UPDATE intended_calls SET to_number = '+12015550999' WHERE id = ?1",
+        [&id],
+    )
+    .unwrap();
+    drop(conn);
+    run_day(
+        &sim,
+        &dir,
+        &["--numbers-out", dir.path("n.csv").to_str().unwrap()],
+    );
+    let report = by_id(&read_report(&dir.path("report.csv")));
+    let message = &report[&id]["error_message"];
+    assert!(
+        message.contains("Twilio dialled")
+            && message.contains(
+                &*dialled
+                    .trim_start_matches('+')
+                    .chars()
+                    .take(4)
+                    .collect::<String>()
+            ),
+        "{message}"
+    );
+    assert_eq!(report[&id]["to"], "+12015550999");
+    let numbers = read_report(&dir.path("n.csv"));
+    let n = numbers
+        .iter()
+        .find(|n| n["number"] == "+12015550999")
+        .expect("the ledger's number is in numbers.csv");
+    assert!(!n["twilio_to"].is_empty(), "{n:?}");
+    assert!(
+        numbers
+            .iter()
+            .filter(|n| n["number"] != "+12015550999")
+            .all(|n| n["twilio_to"].is_empty())
+    );
+}
