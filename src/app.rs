@@ -192,6 +192,13 @@ pub fn build_client(args: &TwilioArgs) -> Result<Client> {
     build_client_with(args, credentials(args)?)
 }
 
+/// The default `--rps`: Twilio limits concurrency, not rate, so the limiter only guards
+/// against a runaway loop. Twenty per request in flight lets every slot turn over each 50 ms,
+/// faster than Twilio answers, so the in-flight cap is what paces a night.
+pub fn default_rps(max_in_flight: usize) -> u32 {
+    (max_in_flight.max(1) as u32).saturating_mul(20)
+}
+
 /// The client of `args`, with credentials from elsewhere (the demo's simulator).
 pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<Client> {
     let base_url = client::check_base_url(&args.base_url).map_err(UsageError::new)?;
@@ -202,7 +209,8 @@ pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<
             Ok(())
         }
     };
-    positive("rps", args.rps.into())?;
+    let rps = args.rps.unwrap_or_else(|| default_rps(args.max_in_flight));
+    positive("rps", rps.into())?;
     positive("max-in-flight", args.max_in_flight as u64)?;
     positive("max-attempts", args.max_attempts.into())?;
     positive("timeout", args.timeout)?;
@@ -214,7 +222,7 @@ pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<
     Client::new(ClientConfig {
         base_url,
         credentials,
-        rps: NonZeroU32::new(args.rps).expect("checked above"),
+        rps: NonZeroU32::new(rps).expect("checked above"),
         max_in_flight: args.max_in_flight,
         retry: RetryPolicy {
             max_attempts: args.max_attempts,

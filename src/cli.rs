@@ -214,9 +214,10 @@ pub struct TwilioArgs {
     /// File holding the auth token (first line).
     #[arg(long, value_name = "PATH")]
     pub auth_token_file: Option<PathBuf>,
-    /// Requests per second, all requests together.
-    #[arg(long, env = "CALLRECON_RPS", default_value_t = 25, value_name = "N", value_parser = crate::limits::flag::rps)]
-    pub rps: u32,
+    /// Requests per second, all requests together (default: 20 per request in flight, so
+    /// that the in-flight cap, Twilio's real limit, is what paces a run).
+    #[arg(long, env = "CALLRECON_RPS", value_name = "N", value_parser = crate::limits::flag::rps)]
+    pub rps: Option<u32>,
     /// Requests in flight at once (Twilio limits concurrency per account).
     #[arg(long, default_value_t = 4, value_name = "N", value_parser = crate::limits::flag::max_in_flight)]
     pub max_in_flight: usize,
@@ -250,8 +251,9 @@ pub struct TwilioArgs {
     /// Records per list page (Twilio's maximum is 1000).
     #[arg(long, default_value_t = 1000, value_name = "N", hide = true, value_parser = crate::limits::flag::page_size)]
     pub page_size: u32,
-    /// Calls whose notifications are read one by one for an error code, at most (failed first).
-    #[arg(long, default_value_t = 500, value_name = "N", value_parser = crate::limits::flag::lookups)]
+    /// Calls whose notifications are read for an error code, at most (failed first, then
+    /// busy, no-answer and canceled): a night of 100,000 calls fits.
+    #[arg(long, default_value_t = 20_000, value_name = "N", value_parser = crate::limits::flag::lookups)]
     pub max_notification_lookups: usize,
     /// Ledger SIDs missing from the listed days that are looked up one by one, at most.
     #[arg(long, default_value_t = 1000, value_name = "N", value_parser = crate::limits::flag::lookups)]

@@ -75,6 +75,24 @@ impl PartitionBar {
     }
 }
 
+impl Progress {
+    /// A bar that counts `total` per-call requests (`SID lookups`, `notifications`).
+    pub fn counter(&self, name: &str, total: u64) -> Option<ProgressBar> {
+        self.multi.as_ref().map(|multi| {
+            let bar = multi.add(ProgressBar::new(total));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {pos}/{len} [{elapsed}, {eta} left]",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(name.to_owned());
+            bar
+        })
+    }
+}
+
 static CURRENT: OnceLock<Progress> = OnceLock::new();
 static DISABLED: OnceLock<Progress> = OnceLock::new();
 

@@ -135,7 +135,7 @@ fn window(w: &mut WindowArgs, m: &ArgMatches, c: &Loaded) {
 
 fn twilio(t: &mut TwilioArgs, m: &ArgMatches, c: &Loaded) {
     let f = &c.file.twilio;
-    set(m, "rps", &mut t.rps, &f.rps);
+    set(m, "rps", &mut t.rps, &f.rps.map(Some));
     set(m, "max_in_flight", &mut t.max_in_flight, &f.max_in_flight);
     set(m, "max_attempts", &mut t.max_attempts, &f.max_attempts);
     set(

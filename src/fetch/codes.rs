@@ -6,7 +6,7 @@
 //! Monitor keeps alerts for 30 days and a key may lack permission for it: both degrade to a
 //! note in the summary, never a failed run.
 
-use super::{Options, Summary, Working, query_working, skip_if_transient, within_bound};
+use super::{Options, Summary, Working, lookups, query_working, skip_if_transient, within_bound};
 use crate::phone::Normalizer;
 use crate::store::Store;
 use crate::twilio::ApiError;
@@ -108,8 +108,10 @@ where
     }
 }
 
-/// Calls of the window's rows that ended without a connection and still have no code from
-/// the ledger or an alert, and whose notifications were never read: failed first.
+/// Calls of the window's rows that ended without a connection and have no code from the
+/// ledger, a webhook or an alert: failed first. Whether their notifications were read already
+/// is not asked here: the bound picks from this list by the window's facts alone, so a rerun
+/// after a kill picks the same calls, and only the unread ones among them are asked for.
 pub(crate) const CANDIDATES: &str = "
     SELECT c.sid, c.parent_call_sid FROM w_rows w JOIN recon_calls c ON c.sid = w.match_sid
     WHERE w.in_window IN (1, 2) AND w.problem IS NULL
@@ -119,7 +121,6 @@ pub(crate) const CANDIDATES: &str = "
                       WHERE a.resource_sid IN (c.sid, c.parent_call_sid) AND a.error_code IS NOT NULL
                         AND a.log_level IN ('error', 'warning')
                         AND a.error_code <> 15003 AND a.error_code NOT BETWEEN 11200 AND 11299)
-      AND NOT EXISTS (SELECT 1 FROM recon_lookups l WHERE l.call_sid = c.sid)
     ORDER BY CASE c.status WHEN 'failed' THEN 0 WHEN 'busy' THEN 1 WHEN 'no-answer' THEN 2 ELSE 3 END,
              w.ts, c.sid";
 
@@ -147,25 +148,42 @@ pub async fn read_notifications(
         sids.push(sid);
         sids.extend(parent);
     }
-    let (sids, skipped) = within_bound(
+    let (chosen, skipped) = within_bound(
         sids,
         opts.max_notification_lookups,
         "call(s) without an error code were",
         "--max-notification-lookups",
     );
     summary.notifications_skipped = skipped;
-    for sid in &sids {
+    let mut read = store
+        .conn
+        .prepare("SELECT 1 FROM recon_lookups WHERE call_sid = ?1")?;
+    let mut ask = Vec::new();
+    for sid in chosen {
+        if !read.exists([&sid])? {
+            ask.push(sid);
+        }
+    }
+    drop(read);
+    let mut progress = lookups::Progress::new("notifications", ask.len());
+    let mut answers = lookups::side_by_side(opts, ask, |sid| async move {
+        let found = client.call_notifications(&sid).await;
+        (sid, found)
+    });
+    while let Some((sid, found)) = answers.next().await {
         summary.notification_lookups += 1;
-        match client.call_notifications(sid).await {
-            Ok(Some(found)) => store.land_notifications(sid, &found, Utc::now().timestamp())?,
+        match found {
+            Ok(Some(found)) => store.land_notifications(&sid, &found, Utc::now().timestamp())?,
             // Too new for the subresource (eventual consistency): asked again next run.
             Ok(None) => summary.notifications_not_yet += 1,
             Err(e) => {
                 skip_if_transient(e.context(format!("reading the notifications of call {sid}")))?
             }
         }
+        progress.one_done();
         crate::failpoint::hit("fetch.notification");
         crate::stop::check()?;
     }
+    progress.finish();
     Ok(())
 }

@@ -12,6 +12,7 @@
 
 mod calls;
 pub(crate) mod codes;
+mod lookups;
 mod paging;
 pub mod partitions;
 mod probe;
@@ -71,6 +72,9 @@ pub struct Summary {
     pub notification_lookups: u64,
     pub notifications_not_yet: u64,
     pub notifications_skipped: u64,
+    /// The bounds in force, for the summary's advice.
+    pub notification_bound: usize,
+    pub sid_bound: usize,
     pub requests: u64,
     pub retries: u64,
     pub throttled: u64,
@@ -111,6 +115,20 @@ impl Summary {
                 self.requests, self.retries, self.throttled
             ),
         ]
+        .into_iter()
+        .chain(over_the_bound(
+            self.notifications_skipped,
+            "call(s) without an error code",
+            "--max-notification-lookups",
+            self.notification_bound,
+        ))
+        .chain(over_the_bound(
+            self.sids_skipped,
+            "call SID(s)",
+            "--max-sid-lookups",
+            self.sid_bound,
+        ))
+        .collect()
     }
 }
 
@@ -120,7 +138,11 @@ pub async fn fetch(
     numbers: &mut Normalizer,
     opts: &Options,
 ) -> Result<Summary> {
-    let mut summary = Summary::default();
+    let mut summary = Summary {
+        notification_bound: opts.max_notification_lookups,
+        sid_bound: opts.max_sid_lookups,
+        ..Summary::default()
+    };
     let mut opts = opts.clone();
     if !opts.all_callers {
         opts.split.callers = caller_ids(store, numbers)?;
@@ -230,6 +252,16 @@ fn query_working<T>(
     Ok(result)
 }
 
+/// How to read what the bound left out, and what it costs: one line, in the summary.
+fn over_the_bound(skipped: u64, what: &str, flag: &str, bound: usize) -> Option<String> {
+    (skipped > 0).then(|| {
+        format!(
+            "{skipped} {what} of the window are over the bound: {flag} {} reads them too, at {skipped} more request(s) (the same calls every run until the bound is raised)",
+            bound as u64 + skipped
+        )
+    })
+}
+
 /// The first `max` distinct SIDs of `sids`, in order, and how many were left over; the
 /// leftovers are warned about and asked for by the next run.
 fn within_bound(sids: Vec<String>, max: usize, what: &str, flag: &str) -> (Vec<String>, u64) {
@@ -240,7 +272,8 @@ fn within_bound(sids: Vec<String>, max: usize, what: &str, flag: &str) -> (Vec<S
         .collect();
     let skipped = distinct.len().saturating_sub(max) as u64;
     if skipped > 0 {
-        tracing::warn!("{skipped} {what} not looked up ({flag} {max}); the next run asks for them");
+        // Said once, in the summary, with what reading them would cost.
+        tracing::debug!("{skipped} {what} over the bound ({flag} {max})");
     }
     (distinct.into_iter().take(max).collect(), skipped)
 }

@@ -337,6 +337,16 @@ impl Store {
         Ok(())
     }
 
+    /// Remembers that a call was fetched by SID, and why (`ledger`, `transient`, `followup`).
+    pub fn mark_sid_looked_up(&self, sid: &str, reason: &str, now: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO recon_sid_lookups (sid, reason, looked_up_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(sid) DO UPDATE SET looked_up_at = excluded.looked_up_at",
+            params![sid, reason, now],
+        )?;
+        Ok(())
+    }
+
     /// Forgets a SID marked unknown, once Twilio has it after all (eventual consistency).
     pub fn clear_sid_unknown(&self, sid: &str) -> Result<()> {
         self.conn

@@ -13,7 +13,7 @@ use rusqlite::{OptionalExtension, params};
 const BATCH: i64 = 5_000;
 
 /// What the horizon means for each table: its key and the column that dates a row.
-const TABLES: [(&str, &str, &str); 8] = [
+const TABLES: [(&str, &str, &str); 9] = [
     ("recon_calls", "sid", "coalesce(call_time, landed_at)"),
     ("recon_alerts", "sid", "coalesce(generated_at, landed_at)"),
     (
@@ -23,6 +23,7 @@ const TABLES: [(&str, &str, &str); 8] = [
     ),
     ("recon_lookups", "call_sid", "looked_up_at"),
     ("recon_unknown_sids", "sid", "checked_at"),
+    ("recon_sid_lookups", "sid", "looked_up_at"),
     ("recon_audit", "audit_id", "changed_at"),
     ("recon_followups", "ledger_id", "intended_ts"),
     ("recon_fetches", "fetch_id", "started_at"),

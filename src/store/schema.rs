@@ -176,4 +176,12 @@ pub const MIGRATIONS: &[&str] = &[
     CREATE INDEX recon_calls_call_time ON recon_calls (call_time);
     CREATE INDEX recon_calls_unsettled ON recon_calls (call_time)
         WHERE status IN ('queued', 'ringing', 'in-progress');",
+    // 7: the calls fetched one by one, and why, so that which SIDs a window looks up within
+    // its bound is decided by the window alone: a call a killed run already fetched stays a
+    // candidate of the rerun instead of making room for another.
+    "CREATE TABLE recon_sid_lookups (
+        sid          TEXT PRIMARY KEY,
+        reason       TEXT NOT NULL,
+        looked_up_at INTEGER NOT NULL
+    );",
 ];

@@ -11,6 +11,7 @@ mod fetching;
 mod flags;
 mod guide;
 mod logs;
+mod lookups;
 mod operator;
 mod partitions;
 mod properties;
