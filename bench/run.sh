@@ -209,6 +209,73 @@ for mode in second day; do
   fetch_sdk "$mode" || { failed=1; record "sdk_${mode}_error" 1; }
 done
 
+# --- a whole night ---------------------------------------------------------------------
+# `callrecon run` at its defaults (every lookup the night needs, within the default bounds),
+# on a day of night_calls calls, against the simulator's own ledger; then the SDK script
+# making the same requests one after another on an identical simulator.
+night_run() { # tag, calls, max-in-flight ("" for the default)
+  local tag=$1 calls=$2 inflight=$3 db="$work/night-$1.db" before after t0 t1 rc
+  local saved=$fetch_calls
+  fetch_calls=$calls
+  start_sim "night-$tag" day --ledger-out "$db" || { fetch_calls=$saved; return 1; }
+  fetch_calls=$saved
+  "$bin" ledger init --db "$db" > /dev/null 2>&1 || { say "callrecon ledger init failed on $db"; return 1; }
+  local sim_now; sim_now=$(sim_field now)
+  before=$(sim_stats)
+  say "night ($tag): callrecon run on $calls calls${inflight:+, --max-in-flight $inflight}"
+  t0=$EPOCHREALTIME
+  TWILIO_ACCOUNT_SID=$(sim_field 'account sid') TWILIO_AUTH_TOKEN=$(sim_field 'auth token') \
+    /usr/bin/time -v "$bin" run --base-url "http://127.0.0.1:$sim_port" --db "$db" --from "$from" \
+    --to "$to" --now "$sim_now" ${inflight:+--max-in-flight "$inflight"} \
+    --out "$work/night-$tag.csv" 2> "$work/night-$tag.log"
+  rc=$?
+  t1=$EPOCHREALTIME
+  after=$(sim_stats)
+  stop_sim
+  if [ "$rc" != 0 ]; then
+    say "callrecon run ($tag) failed with exit $rc:"; tail -5 "$work/night-$tag.log" >&2
+    return 1
+  fi
+  record "night_${tag}_calls" "$calls"
+  record "night_${tag}_inflight" "${inflight:-4}"
+  record "night_${tag}_seconds" "$(python3 -c "print(f'{$t1 - $t0:.3f}')")"
+  record_requests "night_${tag}" "$before" "$after"
+  record "night_${tag}_rss_mb" "$(sed -n 's/.*Maximum resident set size (kbytes): *//p' "$work/night-$tag.log" | awk '{printf "%.1f", $1 / 1024}')"
+  record "night_${tag}_notifications" "$(sqlite3 "$db" 'SELECT count(*) FROM recon_lookups')"
+  record "night_${tag}_sid_lookups" "$(sqlite3 "$db" 'SELECT (SELECT count(*) FROM recon_sid_lookups) + (SELECT count(*) FROM recon_unknown_sids)')"
+  record "night_${tag}_over" "$(grep -o '[0-9]* call(s) without an error code of the window are over the bound' "$work/night-$tag.log" | cut -d' ' -f1 | head -1)"
+  cp "$db" "$work/night-$tag.requests.db"
+}
+
+night_sdk() { # tag of the callrecon run whose requests it repeats, calls
+  local tag=$1 calls=$2 out before after rc
+  local saved=$fetch_calls
+  fetch_calls=$calls
+  start_sim "sdk-night" day || { fetch_calls=$saved; return 1; }
+  fetch_calls=$saved
+  before=$(sim_stats)
+  say "night: the Python SDK script makes the same requests one after another (minutes)"
+  out=$("$venv/bin/python" bench/sdk_night.py "$sim_out" "$day" "$work/night-$tag.requests.db" 2> "$work/sdk-night.log")
+  rc=$?
+  after=$(sim_stats)
+  stop_sim
+  if [ "$rc" != 0 ]; then
+    say "the SDK night script failed:"; tail -5 "$work/sdk-night.log" >&2
+    return 1
+  fi
+  record sdk_night_seconds "$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<< "$out")"
+  record sdk_night_summary "$(tr ' ' '_' <<< "$out")"
+  record_requests sdk_night "$before" "$after"
+}
+
+night_calls=20000
+big_night_calls=$fetch_calls
+if [ "$quick" = 1 ]; then night_calls=$((night_calls / 10)); fi
+night_run n8 "$night_calls" "$concurrency" || { failed=1; record night_n8_error 1; }
+night_sdk n8 "$night_calls" || { failed=1; record sdk_night_error 1; }
+night_run n4 "$night_calls" "" || { failed=1; record night_n4_error 1; }
+night_run big "$big_night_calls" "$concurrency" || { failed=1; record night_big_error 1; }
+
 # --- reconcile -------------------------------------------------------------------------
 reconcile() {
   local db="$work/reconcile.db" t0 t1 window_from window_to

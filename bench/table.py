@@ -135,6 +135,55 @@ def main():
             f"{thousands(num(r, f'sdk_{mode}_requests') or 0)} requests."
         )
 
+    night_notes = []
+    for tag in ("n8", "n4", "big"):
+        secs = num(r, f"night_{tag}_seconds")
+        calls = num(r, f"night_{tag}_calls")
+        inflight = int(num(r, f"night_{tag}_inflight") or conc)
+        flag = "defaults" if tag == "n4" else f"defaults + `--max-in-flight {inflight}`"
+        label = f"night: `run` at its {flag}, {thousands(calls or 0)}-call day"
+        if secs is None:
+            rows.append((label, "failed", "", "", "", "not measured"))
+            continue
+        req = num(r, f"night_{tag}_requests") or 0
+        r429 = num(r, f"night_{tag}_429") or 0
+        # At most `conc` requests in flight on the server's side whatever callrecon's cap;
+        # callrecon's own cap when it is lower.
+        slots = min(inflight, conc)
+        bound = math.ceil(req / slots) * latency
+        ratio = secs / bound
+        target = "≤ 1.3× the bound" if tag != "n4" else "(none: for reference)"
+        rows.append((f"{label}: wall time vs. the bound", f"{secs:.1f} s ({thousands(req)} requests)",
+                     f"bound {bound:.1f} s", f"{ratio:.2f}× the bound", target,
+                     verdict(ratio <= 1.3) if tag != "n4" else "—"))
+        if tag == "n8":
+            sdk = num(r, "sdk_night_seconds")
+            if sdk is not None:
+                rows.append((f"{label}: vs. the SDK script", f"{secs:.1f} s",
+                             f"Python SDK, one request after another, {sdk:.1f} s",
+                             f"SDK / callrecon = {sdk / secs:.2f}", "≥ 6× faster than the SDK",
+                             verdict(sdk / secs >= 6)))
+            else:
+                rows.append((f"{label}: vs. the SDK script", f"{secs:.1f} s", "failed", "", "", "not measured"))
+        if tag != "n4" and req:
+            share = 100 * r429 / req
+            rows.append((f"{label}: 429s callrecon caused", f"{thousands(r429)} of {thousands(req)} ({share:.1f}%)",
+                         "", "", "< 2% of requests", verdict(share < 2)))
+        rss = num(r, f"night_{tag}_rss_mb")
+        if tag == "big" and rss is not None:
+            rows.append((f"{label}: peak memory (max RSS)", f"{rss:.0f} MB", "", "", "< 150 MB",
+                         verdict(rss < 150)))
+        over = r.get(f"night_{tag}_over") or "0"
+        night_notes.append(
+            f"`{tag}`: {thousands(calls)} calls; {thousands(req)} requests in all, of which "
+            f"{thousands(num(r, f'night_{tag}_sid_lookups') or 0)} calls fetched by SID and "
+            f"{thousands(num(r, f'night_{tag}_notifications') or 0)} calls' notifications read "
+            f"({over} over the default bound); bound = ceil({thousands(req)} / {slots}) × "
+            f"{r.get('latency_ms')} ms; peak RSS {rss if rss is not None else '?'} MB.")
+    sdk_summary = r.get("sdk_night_summary", "").replace("_", " ")
+    if sdk_summary:
+        night_notes.append(f"SDK script: {sdk_summary}; {thousands(num(r, 'sdk_night_requests') or 0)} requests.")
+
     rep, sq = num(r, "report_seconds"), num(r, "sqlite3_seconds")
     n_rows = thousands(num(r, "recon_rows"))
     if rep is not None and sq is not None:
@@ -184,6 +233,17 @@ targets are printed beside the measurements, not asserted. What each row measure
 {table}
 
 Notes:
+
+- **night**: `callrecon run` as a nightly job runs it: listing, SID lookups, notification
+  reads, report and write-back, at its defaults (`--max-notification-lookups 20000`,
+  `--max-sid-lookups 1000`, `--rps` derived from the in-flight cap) with `--max-in-flight 8`
+  unless the row says defaults (4), on a simulated day served at {r.get('latency_ms')} ms per request
+  (plus {r.get('per_record_us')} µs per record), at most {conc} requests in flight, Twilio's day-granular
+  time filter. The SDK script (`bench/sdk_night.py`) makes the same requests one after another:
+  the listing of the window's day and the next, the Monitor alerts of the window, a fetch of
+  every call callrecon fetched by SID, and the notifications of every call whose
+  notifications callrecon read. The bound is ceil(requests / in flight) × {r.get('latency_ms')} ms.
+{chr(10).join('  - ' + n for n in night_notes)}
 
 - **fetch**: one UTC day of {thousands(num(r, 'fetch_calls'))} generated calls (the simulator adds `<Dial>` child legs
   on top) served at {r.get('latency_ms')} ms per request plus {r.get('per_record_us')} µs per record, at most
