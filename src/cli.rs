@@ -144,6 +144,8 @@ pub enum LedgerCommand {
     /// Create the intended_calls table (and callrecon's own tables) if missing.
     #[command(after_help = "Example:\n  callrecon ledger init --db ledger.db")]
     Init {
+        /// The ledger database: created when missing; an existing one gets intended_calls
+        /// (when missing) and callrecon's tables, and is switched to WAL mode.
         #[arg(long, value_name = "PATH")]
         db: PathBuf,
     },
@@ -151,6 +153,8 @@ pub enum LedgerCommand {
     /// is already present are left unchanged.
     #[command(after_help = "Example:\n  callrecon ledger import --db ledger.db intended.csv")]
     Import {
+        /// The ledger database to import into; it must exist (create it with
+        /// `callrecon ledger init`).
         #[arg(long, value_name = "PATH")]
         db: PathBuf,
         #[arg(value_name = "FILE.csv")]
@@ -193,7 +197,8 @@ pub struct WindowArgs {
     /// How long after intended_at a pending or unpriced row is looked up again on later runs.
     #[arg(long, value_name = "DURATION", default_value = "3d")]
     pub followup_max_age: String,
-    /// Stop at the next page boundary after this long (exit 6); the next run resumes.
+    /// Stop after this long (exit 6) at the next safe point: a page boundary while
+    /// fetching, a batch while reporting and writing back; the next run resumes.
     #[arg(long, value_name = "DURATION")]
     pub max_runtime: Option<String>,
     /// Keep callrecon's copies of calls, alerts and audit rows this many days; older ones are
@@ -259,8 +264,8 @@ pub struct ReportOutArgs {
     /// Report path (CSV, written atomically, mode 0600), or - for stdout.
     #[arg(long, value_name = "FILE.csv", required_unless_present = "dry_run")]
     pub out: Option<PathBuf>,
-    /// Land Twilio's data but write nothing to the ledger (no write-back, no follow-ups);
-    /// the report goes to stdout unless --out is given.
+    /// Write nothing to the ledger (no write-back, no follow-ups; `run` still lands
+    /// Twilio's data); the report goes to stdout unless --out is given.
     #[arg(long)]
     pub dry_run: bool,
     /// Also list rows whose call completed.

@@ -47,8 +47,12 @@ pub struct Options {
 /// What a report found, for the summary on stderr.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Summary {
+    /// Rows of the window, with the undated ones (reported in every window).
     pub rows_in_window: u64,
     pub unreadable: u64,
+    /// Rows whose `intended_at` is no time: they belong to no window, and every report
+    /// shows them (counted in `rows_in_window` and `unreadable` too).
+    pub undated: u64,
     pub reported: u64,
     pub outcomes: BTreeMap<&'static str, u64>,
     pub matches: matching::MatchStats,
@@ -82,9 +86,17 @@ impl Summary {
 impl Summary {
     /// One line per outcome, in the contract's order, then the other counts.
     pub fn lines(&self) -> Vec<String> {
+        // An undated row is in every window's report, but not "in the window": a window
+        // with no rows said "1 ledger row(s) in the window".
+        let undated = match self.undated {
+            0 => String::new(),
+            n => format!(
+                " (and {n} undated row(s), whose intended_at is no time, shown in every report)"
+            ),
+        };
         let mut lines = vec![format!(
-            "{} ledger row(s) in the window, {} in the report (matched: {} by sid, {} by child leg, {} by heuristic)",
-            self.rows_in_window,
+            "{} ledger row(s) in the window{undated}, {} in the report (matched: {} by sid, {} by child leg, {} by heuristic)",
+            self.rows_in_window - self.undated,
             self.reported,
             self.matches.by_sid,
             self.matches.by_child_leg,
@@ -155,7 +167,8 @@ pub fn check_landed(
         if !missing.is_empty() {
             return Err(UsageError::new(format!(
                 "the window needs day(s) {} of account {account}, which were never fetched; \
-                 run `callrecon fetch` with the same --from/--to first",
+                 run `callrecon fetch` over the same window first (the same --window and --tz, \
+                 or --from/--to)",
                 missing.join(", ")
             )));
         }
@@ -208,6 +221,7 @@ pub fn reconcile(
         let (scanned, matched) = prepare(&tx, numbers, opts.window, opts.match_delay)?;
         summary.rows_in_window = scanned.rows_in_window;
         summary.unreadable = scanned.unreadable;
+        summary.undated = scanned.undated;
         summary.matches = matched;
         tx.execute_batch(WORK_TABLES)?;
         let mut step = crate::logging::Phase::start();

@@ -1,19 +1,20 @@
 //! The report files: RFC 4180 CSV with design.md's columns, written atomically; the orphans
 //! and numbers files share the writer.
 //!
-//! A report is written to a temporary file in the destination's folder, synced, and renamed
-//! over the destination only when complete: a reader (or the next morning's mail) never sees
-//! half a report, and a failed run leaves the previous one untouched. Files are created with
-//! mode 0600 because phone numbers are personal data. `-` streams to stdout instead.
+//! A report file is written to a temporary file in the destination's folder, synced, and
+//! renamed over the destination only when complete: a reader (or the next morning's mail)
+//! never sees half a report, and a failed run leaves the previous one untouched. Files are
+//! created with mode 0600 because phone numbers are personal data. `-` streams to stdout; a
+//! device or FIFO is written in place ([`crate::output`] owns those rules).
 
 pub mod numbers;
 pub mod orphans;
 pub mod spend;
 
+use crate::output::{self, OutFile};
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One report row. Field order is the column order; new columns only ever go at the end.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -70,18 +71,10 @@ pub const COLUMNS: [&str; 23] = [
     "account_sid",
 ];
 
-enum Sink {
-    Stdout,
-    File {
-        temp: tempfile::NamedTempFile,
-        dest: PathBuf,
-    },
-}
-
-/// Writes rows as they come; nothing is visible at the destination until [`Writer::finish`].
+/// Writes rows as they come; nothing is visible at a file destination until
+/// [`Writer::finish`] (see [`crate::output`] for what each kind of destination gets).
 pub struct Writer {
-    csv: csv::Writer<Box<dyn Write>>,
-    sink: Sink,
+    csv: csv::Writer<OutFile>,
     excel_safe: bool,
     pub rows: u64,
 }
@@ -94,35 +87,11 @@ impl Writer {
 
     /// A CSV file with the given header, written the same careful way.
     pub fn with_header(dest: &Path, header: &[&str]) -> Result<Writer> {
-        if dest.as_os_str() == "-" {
-            let out: Box<dyn Write> = Box::new(std::io::BufWriter::new(std::io::stdout().lock()));
-            return Writer::new(out, Sink::Stdout, header);
-        }
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let temp = tempfile::Builder::new()
-            .prefix(".callrecon-report-")
-            .suffix(".tmp")
-            .permissions(private())
-            .tempfile_in(&dir)
-            .with_context(|| format!("creating the report in folder {}", dir.display()))?;
-        let file = temp
-            .reopen()
-            .context("opening the report's temporary file")?;
-        let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
-        Writer::new(
-            out,
-            Sink::File {
-                temp,
-                dest: dest.to_owned(),
-            },
-            header,
-        )
+        let out = OutFile::create(dest, output::PRIVATE)?;
+        Writer::new(out, header)
     }
 
-    fn new(out: Box<dyn Write>, sink: Sink, header: &[&str]) -> Result<Writer> {
+    fn new(out: OutFile, header: &[&str]) -> Result<Writer> {
         let mut csv = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);
@@ -130,7 +99,6 @@ impl Writer {
         csv.write_record(header).context("writing the report")?;
         Ok(Writer {
             csv,
-            sink,
             excel_safe: false,
             rows: 0,
         })
@@ -157,21 +125,12 @@ impl Writer {
 
     /// Flushes, syncs and renames the report into place.
     pub fn finish(self) -> Result<()> {
-        let mut out = self
+        let out = self
             .csv
             .into_inner()
             .map_err(|e| e.into_error())
             .context("writing the report")?;
-        out.flush().context("writing the report")?;
-        drop(out);
-        if let Sink::File { temp, dest } = self.sink {
-            temp.as_file().sync_all().context("syncing the report")?;
-            crate::failpoint::hit("report.before-rename");
-            temp.persist(&dest)
-                .with_context(|| format!("moving the report into place at {}", dest.display()))?;
-            sync_dir(&dest);
-        }
-        Ok(())
+        out.commit().context("writing the report")
     }
 }
 
@@ -209,28 +168,6 @@ pub fn excel_safe(cell: &str) -> String {
         '+' | '-' if plain_number(cell) => cell.to_owned(),
         '=' | '+' | '-' | '@' | '\t' | '\r' => format!("'{cell}"),
         _ => cell.to_owned(),
-    }
-}
-
-#[cfg(unix)]
-fn private() -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(0o600)
-}
-
-#[cfg(not(unix))]
-fn private() -> std::fs::Permissions {
-    std::fs::metadata(".")
-        .map(|m| m.permissions())
-        .expect("current dir")
-}
-
-/// Makes the rename durable; best effort, as not every filesystem supports it.
-fn sync_dir(dest: &Path) {
-    if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
     }
 }
 

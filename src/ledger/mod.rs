@@ -3,8 +3,13 @@
 //! The application owns this table and writes to it while callrecon runs; callrecon creates
 //! it when asked (`ledger init`), fills it from a CSV (`ledger import`), checks that it has the
 //! contract's columns, and otherwise only reads it (write-back is the one audited exception).
-//! Values are read leniently: an application may store text in an INTEGER column, and such a
-//! row must be reported, not crash the run.
+//! Values are read leniently, every one through [`cell`]: an application may store text in
+//! an INTEGER column, or bytes that are not UTF-8 in a TEXT one, and such a row must be
+//! reported, not crash the run.
+
+pub mod cell;
+
+pub use cell::Cell;
 
 use crate::error::UsageError;
 use anyhow::{Context, Result};
@@ -86,7 +91,7 @@ pub fn check_columns(conn: &Connection, db: &Path) -> Result<()> {
     if !missing.is_empty() {
         return Err(UsageError::new(format!(
             "the intended_calls table in {} lacks the column(s) {}; the ledger contract \
-             (README, \"The ledger\") lists every column it must have",
+             (README, \"The ledger contract\") lists every column it must have",
             db.display(),
             missing.join(", ")
         )));
@@ -155,6 +160,9 @@ pub fn import_csv(conn: &mut Connection, csv_path: &Path) -> Result<ImportStats>
     let idx: Vec<Option<usize>> = COLUMNS.iter().map(|c| position(c)).collect();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut stats = ImportStats::default();
+    // A second row with an id seen earlier in the same file is a mistake in the file, not
+    // a row "already present": refused, naming both lines.
+    let mut seen: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     for (n, record) in reader.records().enumerate() {
         let line = n + 2;
         let record = record
@@ -186,6 +194,13 @@ pub fn import_csv(conn: &mut Connection, csv_path: &Path) -> Result<ImportStats>
                 csv_path.display()
             ))
         })?;
+        if let Some(first) = seen.insert(id, line) {
+            return Err(UsageError::new(format!(
+                "{} lines {first} and {line} both have id {id}; each row needs its own id. Fix \
+                 the file and import again (nothing was imported)",
+                csv_path.display()
+            )));
+        }
         let row = LedgerRow {
             id,
             external_ref: text(1),
@@ -208,19 +223,12 @@ pub fn import_csv(conn: &mut Connection, csv_path: &Path) -> Result<ImportStats>
     Ok(stats)
 }
 
-/// Reads an INTEGER column leniently: SQLite lets an application store any text there.
-/// Empty text counts as empty; other text is returned as the error, for the report to quote.
+/// Reads an INTEGER column leniently ([`cell::integer`]): SQLite lets an application
+/// store any text there. Empty text counts as empty; other text is returned as the error,
+/// for the report to quote.
 pub fn int_value(value: rusqlite::types::Value) -> Result<Option<i64>, String> {
-    use rusqlite::types::Value;
-    match value {
-        Value::Null => Ok(None),
-        Value::Integer(n) => Ok(Some(n)),
-        Value::Real(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
-        Value::Real(f) => Err(f.to_string()),
-        Value::Text(s) if s.trim().is_empty() => Ok(None),
-        Value::Text(s) => s.trim().parse().map(Some).map_err(|_| s),
-        Value::Blob(_) => Err("<blob>".to_owned()),
-    }
+    use rusqlite::types::ValueRef;
+    cell::integer(&Cell::from_ref(ValueRef::from(&value)))
 }
 
 /// Reads one ledger row by id (tests and tools).
