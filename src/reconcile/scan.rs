@@ -52,6 +52,7 @@ const CREATE: &str = "
         from_text   TEXT,
         at_text     TEXT,
         cur_status  TEXT,          -- webhook_status and call_sid as they are now, for the
+        cur_status_bad INTEGER,    -- (a status that is not text is never written over)
         cur_code_empty INTEGER,    -- write-back (which guards on them)
         cur_sid     TEXT,
         match_sid   TEXT,          -- the call matched; a readable row with a SID names its own
@@ -198,9 +199,9 @@ pub fn scan_ledger(
             "INSERT OR IGNORE INTO w_rows (ledger_id, ts, in_window, to_key, to_valid, from_key,
                  sid, create_code, hook_status, hook_code, sip_code, backfilled, problem, note,
                  ext_ref, to_text, from_text, at_text, cur_status, cur_code_empty, cur_sid,
-                 match_sid, matched_by)
+                 cur_status_bad, match_sid, matched_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
-                 ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                 ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
                  CASE WHEN ?13 IS NULL THEN ?7 END,
                  CASE WHEN ?13 IS NULL AND ?7 IS NOT NULL THEN 'sid' END)",
         )?,
@@ -361,6 +362,7 @@ impl Scan<'_> {
             read.hook_status.shown(),
             matches!(cell::integer(&read.hook_code), Ok(None)),
             read.call_sid.shown(),
+            matches!(read.hook_status, Cell::Bad { .. }),
         ])?;
         if inserted == 1 && in_window == IN_WINDOW {
             self.stats.rows_in_window += 1;

@@ -30,7 +30,7 @@ pub(crate) const ROWS: &str =
         w.ext_ref, w.to_text, w.from_text, w.at_text,
         w.cur_status, w.cur_code_empty, w.cur_sid,
         w.match_sid, d.status, d.price, d.price_unit,
-        f.reason, f.window_from, f.window_to, w.to_key
+        f.reason, f.window_from, f.window_to, w.to_key, w.cur_status_bad
     FROM w_rows w
     LEFT JOIN w_calls d ON d.ledger_id = w.ledger_id
     LEFT JOIN recon_followups f ON f.ledger_id = w.ledger_id
@@ -66,6 +66,7 @@ mod col {
     pub const FOLLOWUP_FROM: usize = 24;
     pub const FOLLOWUP_TO: usize = 25;
     pub const TO_KEY: usize = 26;
+    pub const LEDGER_STATUS_BAD: usize = 27;
 }
 
 /// The rest of a matched call, by SID.
@@ -145,7 +146,10 @@ pub(super) fn stream_rows(
             None => None,
         };
         let price: Option<String> = r.get(col::PRICE)?;
-        let ledger = match opts.write_back {
+        // A webhook_status that is not text is the application's, whatever it says: it is
+        // never written over (ledger::cell).
+        let status_bad: bool = r.get(col::LEDGER_STATUS_BAD)?;
+        let ledger = match opts.write_back && !status_bad {
             true => Some(writeback::Ledger {
                 webhook_status: r.get(col::LEDGER_WEBHOOK_STATUS)?,
                 webhook_error_code_empty: r.get(col::LEDGER_WEBHOOK_CODE)?,

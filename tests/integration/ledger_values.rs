@@ -125,6 +125,18 @@ fn bad_bytes_in_each_column_are_reported_as_the_contract_says() {
     assert_ne!(r["matched_by"], "sid");
     let r = row(&rows, others[2]);
     assert!(!r["outcome"].is_empty(), "{r:?}");
+    assert_eq!(
+        r["backfilled"], "false",
+        "a status that is not text is not written over"
+    );
+    let kept = count(
+        &db,
+        &format!(
+            "SELECT hex(webhook_status) = 'C328' FROM intended_calls WHERE id = {}",
+            others[2]
+        ),
+    );
+    assert_eq!(kept, 1, "the application's bytes were replaced");
     let r = row(&rows, others[3]);
     assert_eq!(r["outcome"], "");
     assert!(r["error_message"].contains("intended_at"), "{r:?}");

@@ -92,9 +92,13 @@ fn a_fifo_gets_the_report_in_place_and_a_symlink_is_followed() {
         .arg("--summary-json")
         .arg(dir.path("link.json"));
     run(&mut cmd, 0);
+    // Before joining: a FIFO renamed over would leave the reader waiting for ever.
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "replaced"
+    );
     let report = reader.join().unwrap();
     assert!(report.starts_with("ledger_id,"), "{report}");
-    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
     let link = std::fs::symlink_metadata(dir.path("link.json")).unwrap();
     assert!(
         link.file_type().is_symlink(),
