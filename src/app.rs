@@ -245,6 +245,8 @@ fn cmd_report(args: ReportArgs, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     rec.plan(&plan, args.out.dry_run);
     check_outputs(&plan, Some(&args.out), &args.summary)?;
+    // Refused before the database is opened (and converted, migrated): nothing changes.
+    check_retention(&plan)?;
     let mut db = open_locked(&plan)?;
     let written = write_report(&mut db.store, &mut plan, &args.out)?;
     finish_report(&mut db.store, &plan, &args.out, written, rec)
@@ -256,9 +258,9 @@ async fn cmd_run(args: RunArgs, config: Option<&Loaded>, rec: &mut Recorder) -> 
     check_outputs(&plan, Some(&args.out), &args.summary)?;
     let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
     let clients = clients(&accounts, &args.twilio)?;
+    check_retention(&plan)?;
     let mut db = open_locked(&plan)?;
     let store = &mut db.store;
-    check_retention(&plan)?;
     fetch_accounts(&accounts, &clients, store, &mut plan, &args.twilio, rec).await?;
     let written = write_report(store, &mut plan, &args.out)?;
     finish_report(store, &plan, &args.out, written, rec)

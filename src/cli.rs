@@ -20,7 +20,8 @@ Exit codes:
   5    an alarm threshold was crossed
   6    stopped by --max-runtime, state left resumable
   75   another callrecon command holds the database
-  130  interrupted (SIGINT), 143 terminated (SIGTERM)";
+  130  interrupted (SIGINT), 143 terminated (SIGTERM)
+A closed stdout or stderr (| head) is not an error: the rest of the run is done.";
 
 /// `--help` (and the manual page): exit codes, then where settings come from.
 pub const LONG_HELP: &str = "Exit codes:
@@ -35,6 +36,7 @@ pub const LONG_HELP: &str = "Exit codes:
   6    stopped by --max-runtime, state left resumable
   75   another callrecon command holds the database
   130  interrupted (SIGINT), 143 terminated (SIGTERM)
+A closed stdout or stderr (| head) is not an error: the rest of the run is done.
 
 Configuration:
   Settings come from a TOML file (--config, CALLRECON_CONFIG, or ./callrecon.toml when it
