@@ -12,6 +12,7 @@
 //! - an INTEGER column holding something that is not an integer is a problem of the row.
 
 use rusqlite::types::ValueRef;
+use std::borrow::Cow;
 
 /// A ledger value as read, whatever its type.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,22 +53,33 @@ impl Cell {
         Ok(Cell::from_ref(row.get_ref(i)?))
     }
 
-    /// The value as text when it is readable text or a number (numbers as SQLite shows them).
-    pub fn text(&self) -> Option<String> {
+    /// The value as text when it is readable text or a number (numbers as SQLite shows them),
+    /// borrowed where it can be: the scan reads every row of a window through here.
+    pub fn text_cow(&self) -> Option<Cow<'_, str>> {
         match self {
             Cell::Null | Cell::Bad { .. } => None,
-            Cell::Integer(n) => Some(n.to_string()),
-            Cell::Real(f) => Some(f.to_string()),
-            Cell::Text(s) => Some(s.clone()),
+            Cell::Integer(n) => Some(Cow::Owned(n.to_string())),
+            Cell::Real(f) => Some(Cow::Owned(f.to_string())),
+            Cell::Text(s) => Some(Cow::Borrowed(s)),
         }
     }
 
-    /// `text`, or the lossy text of a bad value.
-    pub fn shown(&self) -> Option<String> {
+    /// `text_cow`, or the lossy text of a bad value.
+    pub fn shown_cow(&self) -> Option<Cow<'_, str>> {
         match self {
-            Cell::Bad { lossy, .. } => Some(lossy.clone()),
-            other => other.text(),
+            Cell::Bad { lossy, .. } => Some(Cow::Borrowed(lossy)),
+            other => other.text_cow(),
         }
+    }
+
+    /// [`Cell::text_cow`], owned.
+    pub fn text(&self) -> Option<String> {
+        self.text_cow().map(Cow::into_owned)
+    }
+
+    /// [`Cell::shown_cow`], owned.
+    pub fn shown(&self) -> Option<String> {
+        self.shown_cow().map(Cow::into_owned)
     }
 }
 
@@ -81,20 +93,20 @@ pub fn text_ref(value: ValueRef<'_>) -> Option<&str> {
 }
 
 /// A column shown lossily: its text, and a note when it was not readable text.
-pub fn lossy(column: &str, cell: &Cell, notes: &mut Vec<String>) -> Option<String> {
+pub fn lossy<'a>(column: &str, cell: &'a Cell, notes: &mut Vec<String>) -> Option<Cow<'a, str>> {
     if let Cell::Bad { what, .. } = cell {
         notes.push(format!(
             "{column} {what}; shown with U+FFFD for the bytes that are not text"
         ));
     }
-    cell.shown()
+    cell.shown_cow()
 }
 
 /// A column the row cannot be reconciled without: its text, or why it is unreadable.
-pub fn required(column: &str, cell: &Cell) -> Result<String, String> {
+pub fn required<'a>(column: &str, cell: &'a Cell) -> Result<Cow<'a, str>, String> {
     match cell {
         Cell::Bad { lossy, what } => Err(format!("{column} '{lossy}' {what}")),
-        other => Ok(other.text().unwrap_or_default()),
+        other => Ok(other.text_cow().unwrap_or_default()),
     }
 }
 

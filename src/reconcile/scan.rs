@@ -19,6 +19,7 @@ use crate::window::Window;
 use anyhow::{Context, Result};
 use chrono::Duration;
 use rusqlite::{Connection, params};
+use std::borrow::Cow;
 
 /// A Twilio Call SID: `CA` and 32 hex digits.
 pub fn is_call_sid(text: &str) -> bool {
@@ -105,10 +106,12 @@ pub struct ScanStats {
 
 /// A column's value as the application left it: the current value, unless callrecon wrote it
 /// and it is unchanged since, in which case the value before callrecon's write.
-fn application_value(current: &Cell, written: &Option<Written>) -> Cell {
+fn application_value<'a>(current: &'a Cell, written: &Option<Written>) -> Cow<'a, Cell> {
     match written {
-        Some(w) if current.text() == w.new => w.old.clone().map_or(Cell::Null, Cell::Text),
-        _ => current.clone(),
+        Some(w) if current.text_cow().as_deref() == w.new.as_deref() => {
+            Cow::Owned(w.old.clone().map_or(Cell::Null, Cell::Text))
+        }
+        _ => Cow::Borrowed(current),
     }
 }
 
@@ -287,11 +290,8 @@ impl Scan<'_> {
         let hook_code = int("webhook_error_code", &hook_value);
         let sip_code = int("webhook_sip_code", &read.sip_code);
         let backfilled = read.status_written.is_some();
-        let hook_status = cell::lossy(
-            "webhook_status",
-            &application_value(&read.hook_status, &read.status_written),
-            &mut notes,
-        );
+        let hook_value = application_value(&read.hook_status, &read.status_written);
+        let hook_status = cell::lossy("webhook_status", &hook_value, &mut notes);
         // (key, valid): validity of an E.164-shaped number is left open (NULL) and asked
         // only for the rows whose outcome it can change.
         let to: Option<(String, Option<bool>)> = match cell::required("to_number", &read.to_number)
@@ -319,12 +319,13 @@ impl Scan<'_> {
             .filter(|s| !s.trim().is_empty())
             .map(|s| self.numbers.key(&s));
         let sid_cell = application_value(&read.call_sid, &read.sid_written);
-        let sid = match (&sid_cell, sid_cell.text().map(|s| s.trim().to_owned())) {
+        let sid_text = sid_cell.text_cow();
+        let sid = match (&*sid_cell, sid_text.as_deref().map(str::trim)) {
             (Cell::Bad { what, .. }, _) => {
                 notes.push(format!("call_sid {what}; read as no SID"));
                 None
             }
-            (_, Some(s)) if is_call_sid(&s) => Some(s),
+            (_, Some(s)) if is_call_sid(s) => Some(s),
             (_, Some(s)) if !s.is_empty() => {
                 notes.push(format!(
                     "call_sid '{s}' is not a Twilio call SID (CA + 32 hex digits)"
@@ -339,7 +340,7 @@ impl Scan<'_> {
             Some((key, valid)) => (Some(key), valid),
             None => (None, Some(true)),
         };
-        let at_text = read.intended_at.shown();
+        let at_text = read.intended_at.shown_cow();
         let inserted = self.insert.execute(params![
             read.id,
             ts.map(|t| t.timestamp()),
@@ -356,12 +357,12 @@ impl Scan<'_> {
             problem,
             note,
             external_ref,
-            read.to_number.shown(),
+            read.to_number.shown_cow(),
             from_text,
             at_text,
-            read.hook_status.shown(),
+            read.hook_status.shown_cow(),
             matches!(cell::integer(&read.hook_code), Ok(None)),
-            read.call_sid.shown(),
+            read.call_sid.shown_cow(),
             matches!(read.hook_status, Cell::Bad { .. }),
         ])?;
         if inserted == 1 && in_window == IN_WINDOW {
@@ -385,16 +386,16 @@ mod tests {
             new: Some("completed".to_owned()),
         });
         assert_eq!(
-            application_value(&Cell::Text("completed".into()), &wrote),
+            *application_value(&Cell::Text("completed".into()), &wrote),
             Cell::Null
         );
         // The application changed it since: its value counts.
         assert_eq!(
-            application_value(&Cell::Text("busy".into()), &wrote),
+            *application_value(&Cell::Text("busy".into()), &wrote),
             Cell::Text("busy".into())
         );
         assert_eq!(
-            application_value(&Cell::Integer(7), &None),
+            *application_value(&Cell::Integer(7), &None),
             Cell::Integer(7)
         );
     }

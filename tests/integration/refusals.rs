@@ -308,3 +308,52 @@ fn one_lock_per_database_file_whatever_path_reaches_it() {
         .arg(dir.path("r.csv"));
     run(&mut cmd, 0);
 }
+
+#[test]
+fn readmes_table_of_codes_is_the_code_s_and_the_help_s() {
+    use callrecon::error::Exit;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme.split("## Exit codes\n").nth(1).unwrap();
+    let mut documented: Vec<u8> = section
+        .lines()
+        .skip_while(|l| !l.starts_with('|'))
+        .take_while(|l| l.starts_with('|'))
+        .skip(2)
+        .flat_map(|l| {
+            let cell = l
+                .trim_matches('|')
+                .split('|')
+                .next()
+                .unwrap()
+                .trim()
+                .to_owned();
+            cell.split('/')
+                .map(|c| c.trim().parse::<u8>().expect("a code"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    documented.sort_unstable();
+    let mut code = [
+        Exit::Success,
+        Exit::LocalIo,
+        Exit::Usage,
+        Exit::TwilioAuth,
+        Exit::TwilioUnavailable,
+        Exit::Alarm,
+        Exit::Deadline,
+        Exit::Locked,
+        Exit::Interrupted,
+        Exit::Terminated,
+    ]
+    .map(|e| e as u8)
+    .to_vec();
+    code.sort_unstable();
+    assert_eq!(documented, code);
+    for c in &code {
+        assert!(
+            callrecon::cli::EXIT_CODES_HELP.contains(&format!("{c} ")),
+            "--help lacks {c}"
+        );
+    }
+}
