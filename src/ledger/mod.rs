@@ -231,7 +231,8 @@ pub fn int_value(value: rusqlite::types::Value) -> Result<Option<i64>, String> {
     cell::integer(&Cell::from_ref(ValueRef::from(&value)))
 }
 
-/// Reads one ledger row by id (tests and tools).
+/// Reads one ledger row by id (tests and tools), through [`cell`] like every ledger read:
+/// text that is not text is shown lossily, an integer column that holds no integer is empty.
 pub fn get(conn: &Connection, id: i64) -> Result<Option<LedgerRow>> {
     Ok(conn
         .query_row(
@@ -240,17 +241,19 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<LedgerRow>> {
              FROM intended_calls WHERE id = ?1",
             [id],
             |r| {
+                let c = |i| Cell::get(r, i);
+                let int = |i| c(i).map(|v| cell::integer(&v).ok().flatten());
                 Ok(LedgerRow {
                     id: r.get(0)?,
-                    external_ref: r.get(1)?,
-                    to_number: r.get(2)?,
-                    from_number: r.get(3)?,
-                    intended_at: r.get(4)?,
-                    call_sid: r.get(5)?,
-                    create_error_code: r.get(6)?,
-                    webhook_status: r.get(7)?,
-                    webhook_error_code: r.get(8)?,
-                    webhook_sip_code: r.get(9)?,
+                    external_ref: c(1)?.shown(),
+                    to_number: c(2)?.shown().unwrap_or_default(),
+                    from_number: c(3)?.shown(),
+                    intended_at: c(4)?.shown().unwrap_or_default(),
+                    call_sid: c(5)?.shown(),
+                    create_error_code: int(6)?,
+                    webhook_status: c(7)?.shown(),
+                    webhook_error_code: int(8)?,
+                    webhook_sip_code: int(9)?,
                 })
             },
         )

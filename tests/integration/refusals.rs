@@ -357,3 +357,53 @@ fn readmes_table_of_codes_is_the_code_s_and_the_help_s() {
         );
     }
 }
+
+/// Two callrecon processes: a slow run through the file's own name, then commands through a
+/// symlink and a hardlink while it runs.
+#[test]
+fn a_run_through_one_name_locks_out_every_other_name_of_the_file() {
+    let mut cfg = callrecon::simulator::SimConfig::new(
+        200,
+        3,
+        callrecon::timefmt::parse_day("2026-06-02").unwrap(),
+        1,
+    );
+    cfg.faults.latency = std::time::Duration::from_millis(40);
+    let sim = Sim::start(cfg);
+    let dir = TestDir::new();
+    let mut first = run_cmd(&sim, &dir, "run");
+    first
+        .args(["--page-size", "20", "--max-in-flight", "1", "--out"])
+        .arg(dir.path("r1.csv"));
+    std::os::unix::fs::symlink("ledger.db", dir.path("dlink.db")).unwrap();
+    std::fs::hard_link(dir.path("ledger.db"), dir.path("hard.db")).unwrap();
+    let mut child = first
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Until the first run holds the lock (it does before its first request).
+    let started = std::time::Instant::now();
+    while sim.sim.stats().requests == 0 {
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "the first run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    for other in ["dlink.db", "hard.db"] {
+        let now = sim_now(&sim);
+        let mut cmd = against(&sim);
+        cmd.args(["fetch", "--db"]).arg(dir.path(other)).args([
+            "--from",
+            super::outputs::FROM,
+            "--to",
+            super::outputs::TO,
+            "--now",
+            &now,
+        ]);
+        let out = run(&mut cmd, 75);
+        assert!(stderr(&out).contains("pid"), "{}", stderr(&out));
+    }
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+}
