@@ -247,7 +247,15 @@ fn cmd_report(args: ReportArgs, rec: &mut Recorder) -> Result<()> {
     check_outputs(&plan, Some(&args.out), &args.summary)?;
     // Refused before the database is opened (and converted, migrated): nothing changes.
     check_retention(&plan)?;
-    let mut db = open_locked(&plan)?;
+    // A database no fetch ever landed in is refused under the lock (a fetch may be landing
+    // right now: that is exit 75) and before it is opened for writing.
+    let mut db = open_db(&plan.db, OpenMode::MustExist, || {
+        if !plan.window.days(plan.match_delay, plan.now).is_empty() {
+            reconcile::check_fetched_at_all(&plan.db)?;
+        }
+        stop::install(plan.max_runtime);
+        Ok(())
+    })?;
     let written = write_report(&mut db.store, &mut plan, &args.out)?;
     finish_report(&mut db.store, &plan, &args.out, written, rec)
 }
@@ -271,14 +279,19 @@ async fn cmd_run(args: RunArgs, config: Option<&Loaded>, rec: &mut Recorder) -> 
 /// the first value lives.
 fn open_locked(plan: &Plan) -> Result<lock::Locked> {
     open_db(&plan.db, OpenMode::MustExist, || {
-        stop::install(plan.max_runtime)
+        stop::install(plan.max_runtime);
+        Ok(())
     })
 }
 
 /// Checks the database (refusing it changes nothing: [`crate::store::preflight`]), creates
 /// it when `mode` allows and it is missing, locks it, then opens it. `locked` runs once the
-/// lock is held.
-fn open_db(db: &std::path::Path, mode: OpenMode, locked: impl FnOnce()) -> Result<lock::Locked> {
+/// lock is held, before the database is opened for writing (its refusals change nothing).
+fn open_db(
+    db: &std::path::Path,
+    mode: OpenMode,
+    locked: impl FnOnce() -> Result<()>,
+) -> Result<lock::Locked> {
     if crate::store::preflight::check(db, mode)? == crate::store::preflight::Found::Missing {
         // `ledger init` of a new file: the lock needs a file to lock.
         std::fs::OpenOptions::new()
@@ -292,7 +305,7 @@ fn open_db(db: &std::path::Path, mode: OpenMode, locked: impl FnOnce()) -> Resul
             .with_context(|| format!("creating database {}", db.display()))?;
     }
     let lock = lock::acquire(db)?;
-    locked();
+    locked()?;
     let store = Store::open(db, mode)?;
     Ok(lock::Locked { store, lock })
 }
@@ -377,14 +390,14 @@ pub(crate) fn print_lines(lines: Vec<String>) {
 fn cmd_ledger(cmd: LedgerCommand) -> Result<()> {
     match cmd {
         LedgerCommand::Init { db } => {
-            open_db(&db, OpenMode::CreateIfMissing, || ())?;
+            open_db(&db, OpenMode::CreateIfMissing, || Ok(()))?;
             crate::logging::say(&format!(
                 "{} is ready (intended_calls and callrecon's tables, WAL mode)",
                 db.display()
             ));
         }
         LedgerCommand::Import { db, file } => {
-            let mut locked = open_db(&db, OpenMode::MustExist, || ())?;
+            let mut locked = open_db(&db, OpenMode::MustExist, || Ok(()))?;
             let stats = ledger::import_csv(&mut locked.store.conn, &file)
                 .with_context(|| format!("importing {} into {}", file.display(), db.display()))?;
             crate::logging::say(&format!(

@@ -137,6 +137,32 @@ impl Summary {
     }
 }
 
+/// Refuses, before the database is opened for writing (so that a refused ledger is left as
+/// it was: no WAL, no tables), a report on a database no fetch ever landed anything in.
+pub fn check_fetched_at_all(db: &std::path::Path) -> Result<()> {
+    let conn = crate::store::preflight::read_only(db)?;
+    let landed: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'recon_days'",
+        [],
+        |r| r.get(0),
+    )?;
+    let any = landed > 0
+        && conn.query_row("SELECT EXISTS (SELECT 1 FROM recon_days)", [], |r| {
+            r.get::<_, bool>(0)
+        })?;
+    if !any {
+        return Err(no_fetched_calls(db));
+    }
+    Ok(())
+}
+
+fn no_fetched_calls(db: &std::path::Path) -> anyhow::Error {
+    UsageError::new(format!(
+        "{} holds no fetched calls; run `callrecon fetch` (or `callrecon run`) for this window first",
+        db.display()
+    ))
+}
+
 /// Refuses a window whose days were never fetched (exit 2): a report over missing data
 /// would call every row `not-placed`.
 pub fn check_landed(
@@ -157,10 +183,7 @@ pub fn check_landed(
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if accounts.is_empty() && !days.is_empty() {
-        return Err(UsageError::new(format!(
-            "{} holds no fetched calls; run `callrecon fetch` (or `callrecon run`) for this window first",
-            store.path.display()
-        )));
+        return Err(no_fetched_calls(&store.path));
     }
     for account in accounts {
         let missing = store.missing_days(&account, &days)?;

@@ -135,6 +135,30 @@ fn a_refused_database_is_left_byte_for_byte_with_nothing_beside_it() {
             );
         }
     }
+    // A good ledger no fetch has landed anything in: `report` refuses the window, and leaves
+    // the application's file as it was (no WAL, no recon_ tables).
+    let fresh = dir.path("fresh");
+    std::fs::create_dir(&fresh).unwrap();
+    lacking_a_column(&fresh.join("app.db"), false);
+    {
+        let conn = rusqlite::Connection::open(fresh.join("app.db")).unwrap();
+        conn.execute_batch("ALTER TABLE intended_calls ADD COLUMN call_sid TEXT")
+            .unwrap();
+    }
+    let app_before = folder_state(&fresh);
+    let (_, mut cmd) = commands(&sim, &dir, &fresh.join("app.db")).swap_remove(2);
+    let out = run(&mut cmd, 2);
+    assert!(
+        stderr(&out).contains("holds no fetched calls"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        folder_state(&fresh),
+        app_before,
+        "report converted a ledger it refused"
+    );
+    assert_eq!(journal_mode(&fresh.join("app.db")), Some("delete"));
     let after: Vec<_> = before
         .keys()
         .map(|n| (n.clone(), journal_mode(&dbs.join(n))))
