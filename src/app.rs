@@ -397,6 +397,13 @@ fn cmd_ledger(cmd: LedgerCommand) -> Result<()> {
             ));
         }
         LedgerCommand::Import { db, file } => {
+            // An unreadable file is refused before the database is opened for writing.
+            std::fs::File::open(&file).map_err(|e| {
+                UsageError::new(format!(
+                    "cannot read {}: {e}; nothing was imported",
+                    file.display()
+                ))
+            })?;
             let mut locked = open_db(&db, OpenMode::MustExist, || Ok(()))?;
             let stats = ledger::import_csv(&mut locked.store.conn, &file)
                 .with_context(|| format!("importing {} into {}", file.display(), db.display()))?;

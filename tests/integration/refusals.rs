@@ -146,6 +146,18 @@ fn a_refused_database_is_left_byte_for_byte_with_nothing_beside_it() {
             .unwrap();
     }
     let app_before = folder_state(&fresh);
+    let mut import = callrecon();
+    import
+        .args(["ledger", "import", "--db"])
+        .arg(fresh.join("app.db"))
+        .arg(fresh.join("no-such.csv"));
+    let out = run(&mut import, 2);
+    assert!(stderr(&out).contains("no-such.csv"), "{}", stderr(&out));
+    assert_eq!(
+        folder_state(&fresh),
+        app_before,
+        "import converted a ledger it refused"
+    );
     let (_, mut cmd) = commands(&sim, &dir, &fresh.join("app.db")).swap_remove(2);
     let out = run(&mut cmd, 2);
     assert!(
