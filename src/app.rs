@@ -171,13 +171,17 @@ pub(crate) fn credentials(args: &TwilioArgs) -> Result<Credentials> {
         return Ok(Credentials::new(account, key, secret));
     }
     let token = match &args.auth_token_file {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| UsageError::new(format!("--auth-token-file {}: {e}", path.display())))?
-            .lines()
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_owned(),
+        Some(path) => {
+            // The same warning as for the configuration's auth_token_file.
+            accounts::warn_if_readable_by_others(path);
+            std::fs::read_to_string(path)
+                .map_err(|e| UsageError::new(format!("--auth-token-file {}: {e}", path.display())))?
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .to_owned()
+        }
         None => env("TWILIO_AUTH_TOKEN").unwrap_or_default(),
     };
     if token.is_empty() {
@@ -238,56 +242,110 @@ pub fn build_client_with(args: &TwilioArgs, credentials: Credentials) -> Result<
 async fn cmd_fetch(args: FetchArgs, config: Option<&Loaded>, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     rec.plan(&plan, false);
+    check_outputs(&plan, None, &args.summary)?;
     let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
     let clients = clients(&accounts, &args.twilio)?;
-    let (_lock, mut store) = open_locked(&plan)?;
-    fetch_accounts(
-        &accounts,
-        &clients,
-        &mut store,
-        &mut plan,
-        &args.twilio,
-        rec,
-    )
-    .await
+    let mut db = open_locked(&plan)?;
+    let store = &mut db.store;
+    fetch_accounts(&accounts, &clients, store, &mut plan, &args.twilio, rec).await
 }
 
 fn cmd_report(args: ReportArgs, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     rec.plan(&plan, args.out.dry_run);
-    let (_lock, mut store) = open_locked(&plan)?;
-    let written = write_report(&mut store, &mut plan, &args.out)?;
-    finish_report(&mut store, &plan, &args.out, written, rec)
+    check_outputs(&plan, Some(&args.out), &args.summary)?;
+    // The retention horizon is dated by the data (reporting::check_retention), so it is
+    // checked in write_report, on the open database.
+    // A database no fetch ever landed in is refused under the lock (a fetch may be landing
+    // right now: that is exit 75) and before it is opened for writing.
+    let mut db = open_db(&plan.db, OpenMode::MustExist, || {
+        if !plan.window.days(plan.match_delay, plan.now).is_empty() {
+            reconcile::check_fetched_at_all(&plan.db)?;
+        }
+        stop::install(plan.max_runtime);
+        Ok(())
+    })?;
+    let written = write_report(&mut db.store, &mut plan, &args.out)?;
+    finish_report(&mut db.store, &plan, &args.out, written, rec)
 }
 
 async fn cmd_run(args: RunArgs, config: Option<&Loaded>, rec: &mut Recorder) -> Result<()> {
     let mut plan = Plan::from_args(&args.window)?;
     rec.plan(&plan, args.out.dry_run);
+    check_outputs(&plan, Some(&args.out), &args.summary)?;
     let accounts = accounts::resolve(&args.twilio, &args.origin, config)?;
     let clients = clients(&accounts, &args.twilio)?;
-    let (_lock, mut store) = open_locked(&plan)?;
-    check_retention(&plan, &store)?;
-    fetch_accounts(
-        &accounts,
-        &clients,
-        &mut store,
-        &mut plan,
-        &args.twilio,
-        rec,
-    )
-    .await?;
-    let written = write_report(&mut store, &mut plan, &args.out)?;
-    finish_report(&mut store, &plan, &args.out, written, rec)
+    let mut db = open_locked(&plan)?;
+    let store = &mut db.store;
+    check_retention(&plan, store)?;
+    fetch_accounts(&accounts, &clients, store, &mut plan, &args.twilio, rec).await?;
+    let written = write_report(store, &mut plan, &args.out)?;
+    finish_report(store, &plan, &args.out, written, rec)
 }
 
 /// The run's database, locked against a second run, with SIGINT/SIGTERM and --max-runtime
 /// installed to stop it cleanly (no report, no half write-back). The lock is held as long as
 /// the first value lives.
-fn open_locked(plan: &Plan) -> Result<(lock::DbLock, Store)> {
-    let lock = lock::acquire(&plan.db)?;
-    stop::install(plan.max_runtime);
-    let store = Store::open(&plan.db, OpenMode::MustExist)?;
-    Ok((lock, store))
+fn open_locked(plan: &Plan) -> Result<lock::Locked> {
+    open_db(&plan.db, OpenMode::MustExist, || {
+        stop::install(plan.max_runtime);
+        Ok(())
+    })
+}
+
+/// Checks the database (refusing it changes nothing: [`crate::store::preflight`]), creates
+/// it when `mode` allows and it is missing, locks it, then opens it. `locked` runs once the
+/// lock is held, before the database is opened for writing (its refusals change nothing).
+fn open_db(
+    db: &std::path::Path,
+    mode: OpenMode,
+    locked: impl FnOnce() -> Result<()>,
+) -> Result<lock::Locked> {
+    if crate::store::preflight::check(db, mode)? == crate::store::preflight::Found::Missing {
+        // `ledger init` of a new file: the lock needs a file to lock.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(db)
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Ok(std::fs::File::open(db)?),
+                _ => Err(e),
+            })
+            .with_context(|| format!("creating database {}", db.display()))?;
+    }
+    let lock = lock::acquire(db)?;
+    locked()?;
+    let store = Store::open(db, mode)?;
+    Ok(lock::Locked { store, lock })
+}
+
+/// Outputs never touch the database, nor one another (issue 17, item 3): checked before any
+/// work, so a clash writes nothing.
+fn check_outputs(
+    plan: &Plan,
+    out: Option<&ReportOutArgs>,
+    summary: &cli::SummaryArgs,
+) -> Result<()> {
+    let mut outputs: Vec<(&str, &std::path::Path)> = Vec::new();
+    if let Some(out) = out {
+        if let Some(p) = &out.out {
+            outputs.push(("--out", p));
+        }
+        if let Some(p) = &out.orphans_out {
+            outputs.push(("--orphans-out", p));
+        }
+        if let Some(p) = &out.numbers_out {
+            outputs.push(("--numbers-out", p));
+        }
+    }
+    if let Some(p) = &summary.summary_json {
+        outputs.push(("--summary-json", p));
+    }
+    // A folder, or a path whose folder is missing, is refused now, not after the work.
+    for (flag, path) in &outputs {
+        crate::output::target(path).map_err(|e| e.context(*flag))?;
+    }
+    crate::output::clash::check(&plan.db, &outputs)
 }
 
 /// Every account's client, built before the first request: a bad setting on the last
@@ -345,24 +403,29 @@ pub(crate) fn print_lines(lines: Vec<String>) {
 fn cmd_ledger(cmd: LedgerCommand) -> Result<()> {
     match cmd {
         LedgerCommand::Init { db } => {
-            let _lock = lock::acquire(&db)?;
-            Store::open(&db, OpenMode::CreateIfMissing)?;
-            eprintln!(
-                "callrecon: {} is ready (intended_calls and callrecon's tables, WAL mode)",
+            open_db(&db, OpenMode::CreateIfMissing, || Ok(()))?;
+            crate::logging::say(&format!(
+                "{} is ready (intended_calls and callrecon's tables, WAL mode)",
                 db.display()
-            );
+            ));
         }
         LedgerCommand::Import { db, file } => {
-            let _lock = lock::acquire(&db)?;
-            let mut store = Store::open(&db, OpenMode::MustExist)?;
-            let stats = ledger::import_csv(&mut store.conn, &file)
+            // An unreadable file is refused before the database is opened for writing.
+            std::fs::File::open(&file).map_err(|e| {
+                UsageError::new(format!(
+                    "cannot read {}: {e}; nothing was imported",
+                    file.display()
+                ))
+            })?;
+            let mut locked = open_db(&db, OpenMode::MustExist, || Ok(()))?;
+            let stats = ledger::import_csv(&mut locked.store.conn, &file)
                 .with_context(|| format!("importing {} into {}", file.display(), db.display()))?;
-            eprintln!(
-                "callrecon: imported {} row(s) from {}; {} already present, left unchanged",
+            crate::logging::say(&format!(
+                "imported {} row(s) from {}; {} already present, left unchanged",
                 stats.inserted,
                 file.display(),
                 stats.already_present
-            );
+            ));
         }
     }
     Ok(())

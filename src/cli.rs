@@ -20,7 +20,8 @@ Exit codes:
   5    an alarm threshold was crossed
   6    stopped by --max-runtime, state left resumable
   75   another callrecon command holds the database
-  130  interrupted (SIGINT), 143 terminated (SIGTERM)";
+  130  interrupted (SIGINT), 143 terminated (SIGTERM)
+A closed stdout or stderr (| head) is not an error: the rest of the run is done.";
 
 /// `--help` (and the manual page): exit codes, then where settings come from.
 pub const LONG_HELP: &str = "Exit codes:
@@ -35,6 +36,7 @@ pub const LONG_HELP: &str = "Exit codes:
   6    stopped by --max-runtime, state left resumable
   75   another callrecon command holds the database
   130  interrupted (SIGINT), 143 terminated (SIGTERM)
+A closed stdout or stderr (| head) is not an error: the rest of the run is done.
 
 Configuration:
   Settings come from a TOML file (--config, CALLRECON_CONFIG, or ./callrecon.toml when it
@@ -144,6 +146,8 @@ pub enum LedgerCommand {
     /// Create the intended_calls table (and callrecon's own tables) if missing.
     #[command(after_help = "Example:\n  callrecon ledger init --db ledger.db")]
     Init {
+        /// The ledger database: created when missing; an existing one gets intended_calls
+        /// (when missing) and callrecon's tables, and is switched to WAL mode.
         #[arg(long, value_name = "PATH")]
         db: PathBuf,
     },
@@ -151,6 +155,8 @@ pub enum LedgerCommand {
     /// is already present are left unchanged.
     #[command(after_help = "Example:\n  callrecon ledger import --db ledger.db intended.csv")]
     Import {
+        /// The ledger database to import into; it must exist (create it with
+        /// `callrecon ledger init`).
         #[arg(long, value_name = "PATH")]
         db: PathBuf,
         #[arg(value_name = "FILE.csv")]
@@ -193,7 +199,8 @@ pub struct WindowArgs {
     /// How long after intended_at a pending or unpriced row is looked up again on later runs.
     #[arg(long, value_name = "DURATION", default_value = "3d", value_parser = crate::limits::flag::duration)]
     pub followup_max_age: String,
-    /// Stop at the next page boundary after this long (exit 6); the next run resumes.
+    /// Stop after this long (exit 6) at the next safe point: a page boundary while
+    /// fetching, a batch while reporting and writing back; the next run resumes.
     #[arg(long, value_name = "DURATION", value_parser = crate::limits::flag::duration)]
     pub max_runtime: Option<String>,
     /// Keep callrecon's copies of calls, alerts and audit rows this many days; older ones are
@@ -265,8 +272,8 @@ pub struct ReportOutArgs {
     /// Report path (CSV, written atomically, mode 0600), or - for stdout.
     #[arg(long, value_name = "FILE.csv", required_unless_present = "dry_run")]
     pub out: Option<PathBuf>,
-    /// Land Twilio's data but write nothing to the ledger (no write-back, no follow-ups);
-    /// the report goes to stdout unless --out is given.
+    /// Write nothing to the ledger (no write-back, no follow-ups; `run` still lands
+    /// Twilio's data); the report goes to stdout unless --out is given.
     #[arg(long)]
     pub dry_run: bool,
     /// Also list rows whose call completed.

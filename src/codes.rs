@@ -124,8 +124,10 @@ mod tests {
 
     #[test]
     fn every_categorised_code_loads() {
-        assert_eq!(tables().categories.len(), 49);
+        assert_eq!(tables().categories.len(), 50);
         assert_eq!(lookup(21211).category, "invalid_number");
+        // An unverified caller ID is refused by an account setting (README, categories).
+        assert_eq!(lookup(13214).category, "blocked_permission");
         assert_eq!(lookup(21214).category, "unreachable");
         assert_eq!(lookup(31486).category, "busy");
         assert_eq!(

@@ -46,7 +46,11 @@ pub struct Stopped {
 /// Maps an error to the exit code design.md assigns to it.
 pub fn exit_code(err: &anyhow::Error) -> Exit {
     for cause in err.chain() {
-        if cause.downcast_ref::<UsageError>().is_some() {
+        if cause.downcast_ref::<UsageError>().is_some()
+            || cause
+                .downcast_ref::<crate::output::clash::Clash>()
+                .is_some()
+        {
             return Exit::Usage;
         }
         if let Some(stopped) = cause.downcast_ref::<Stopped>() {

@@ -11,6 +11,9 @@
 //!   the run's summary on stderr and as JSON.
 //! - [`fetch`]: what a window needs from Twilio (calls, SID lookups, alerts, notifications), landed.
 //! - [`reconcile`]: scan the ledger, match, classify, write back, follow up.
+//! - [`output`]: the one writer behind every output path (atomic for regular files, in
+//!   place for devices and FIFOs), outputs never the database, leftovers swept; [`stdio`]:
+//!   stdout and stderr, where a reader that left is not an error.
 //! - [`report`]: the report, orphans and numbers files, written atomically; [`reporting`]:
 //!   the report step of a run (retention, files, spend, alarm).
 //! - [`store`]: the SQLite file shared with the application: pragmas, migrations, landing, retention.
@@ -38,12 +41,14 @@ pub mod limits;
 pub mod lock;
 pub mod logging;
 pub mod manual;
+pub mod output;
 pub mod phone;
 pub mod progress;
 pub mod reconcile;
 pub mod report;
 pub mod reporting;
 pub mod simulator;
+pub mod stdio;
 pub mod stop;
 pub mod store;
 pub mod summary;

@@ -29,6 +29,12 @@ fn quiet() -> bool {
     QUIET.get().copied().unwrap_or(false)
 }
 
+/// Whether `--quiet` was given: commands whose output is a report for people (the demo)
+/// say nothing then.
+pub fn is_quiet() -> bool {
+    quiet()
+}
+
 /// The format chosen at start (`text` until [`init`] runs, as in library use and tests).
 pub fn format() -> LogFormat {
     FORMAT.get().copied().unwrap_or_default()
@@ -48,7 +54,10 @@ pub fn init(format: LogFormat, verbose: u8, quiet: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(|| Stderr);
+        .with_writer(|| Stderr)
+        // Its own report of a failed write is an `eprintln!`, which panics when stderr is
+        // closed (`2>&1 | head -1`): there is nowhere to report it anyway.
+        .log_internal_errors(false);
     match format {
         LogFormat::Text => builder
             .with_ansi(std::io::stderr().is_terminal())
@@ -125,16 +134,18 @@ fn write_line(line: &str) {
     let _ = Stderr.write_all(text.as_bytes());
 }
 
-/// stderr, written between progress bar redraws.
+/// stderr, written between progress bar redraws. A failed write (stderr closed by its
+/// reader, `2>&1 | head -1`) is dropped: a log line is never a reason to stop or skip work
+/// (see [`crate::stdio`]).
 struct Stderr;
 
 impl Write for Stderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        crate::progress::suspend(|| std::io::stderr().lock().write_all(buf))?;
+        crate::progress::suspend(|| crate::stdio::err(buf));
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        std::io::stderr().flush()
+        Ok(())
     }
 }

@@ -9,20 +9,23 @@ use crate::cli::{Cli, ManArgs};
 use crate::error::UsageError;
 use anyhow::{Context, Result};
 use clap::CommandFactory;
-use std::io::Write;
 
 /// Prints a completion script for `shell` on stdout.
 pub fn completions(shell: clap_complete::Shell) -> Result<()> {
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut Cli::command(), "callrecon", &mut out);
-    out.flush()?;
+    // Generated into memory first: clap_complete panics on a write error, and a closed
+    // stdout (`callrecon completions bash | true`) is not one (see `crate::stdio`).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "callrecon", &mut script);
+    crate::stdio::out(&script)?;
     Ok(())
 }
 
 /// Every page: `(file name, roff)`, the main page first, subcommands depth first.
 pub fn pages() -> Result<Vec<(String, Vec<u8>)>> {
     fn walk(cmd: &clap::Command, out: &mut Vec<(String, Vec<u8>)>) -> Result<()> {
-        let man = clap_mangen::Man::new(cmd.clone());
+        // Subcommands carry no version of their own: every page says callrecon's (`.TH …
+        // "callrecon-run 0.1.0"`, not `"run "`).
+        let man = clap_mangen::Man::new(cmd.clone().version(env!("CARGO_PKG_VERSION")));
         let mut roff = Vec::new();
         man.render(&mut roff)?;
         out.push((man.get_filename(), roff));
@@ -72,8 +75,6 @@ pub fn run(args: &ManArgs) -> Result<()> {
                 known.join(", ")
             ))
         })?;
-    let mut out = std::io::stdout().lock();
-    out.write_all(roff)?;
-    out.flush()?;
+    crate::stdio::out(roff)?;
     Ok(())
 }

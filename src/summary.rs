@@ -4,7 +4,8 @@
 //! The JSON file is written whatever the outcome, with the exit code and the error when
 //! there was one, so a monitor reading it each morning tells "no run", "failed run" and "run
 //! that found failures" apart without parsing logs. It is written atomically (temporary file
-//! in the same folder, synced, renamed): a monitor never reads half of it. Money is Twilio's
+//! in the same folder, synced, renamed; a device or FIFO in place): a monitor never reads
+//! half of it. Money is Twilio's
 //! decimal text summed exactly ([`crate::report::spend`]), never a float.
 
 use crate::app::Plan;
@@ -13,7 +14,7 @@ use crate::error::{Exit, exit_code, is_broken_pipe};
 use crate::reconcile::classify::OUTCOMES;
 use crate::report::spend::Spend;
 use crate::reporting::Written;
-use crate::{fetch, logging, reconcile, timefmt};
+use crate::{fetch, logging, output, reconcile, timefmt};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -180,6 +181,12 @@ impl Recorder {
         let Some(path) = &self.path else {
             return result;
         };
+        // An output that clashed with the database may be this very path: write nothing.
+        if let Err(e) = &result
+            && output::clash::is_clash(e)
+        {
+            return result;
+        }
         match (write_json(path, &self.summary), result) {
             (Ok(()), result) => result,
             (Err(e), Ok(())) => Err(e),
@@ -193,6 +200,16 @@ impl Recorder {
     fn last_line(&self) -> String {
         let s = &self.summary;
         let mut line = format!("done in {:.1} s", s.elapsed_secs);
+        // Which window ran, as the command resolved it: a cron wrapper that let the
+        // configuration choose says so in its log through this.
+        if let Some(w) = &s.window {
+            let name = w
+                .name
+                .as_deref()
+                .map(|n| format!(", {n}"))
+                .unwrap_or_default();
+            line.push_str(&format!(" (window {} to {}{name})", w.from, w.to));
+        }
         if !s.accounts.is_empty() {
             line.push_str(&format!(
                 ": {} call(s) listed from {} account(s), {} request(s), {} retried, {} throttled (429)",
@@ -213,24 +230,19 @@ impl Recorder {
     }
 }
 
-/// Temporary file beside the destination, synced, renamed over it.
+/// Through [`crate::output`]: a regular file atomically (temporary file beside it, synced,
+/// renamed), a device or FIFO in place.
 fn write_json(path: &Path, summary: &RunSummary) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
     let write = || -> Result<()> {
-        let mut builder = tempfile::Builder::new();
-        builder.prefix(".callrecon-summary-").suffix(".tmp");
         // Counts and account SIDs, no personal data: a monitoring agent may read it.
-        #[cfg(unix)]
-        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
-        let mut file = builder.tempfile_in(&dir)?;
+        let kind = output::Kind {
+            name: "summary",
+            mode: 0o644,
+        };
+        let mut file = output::OutFile::create(path, kind)?;
         serde_json::to_writer_pretty(&mut file, summary)?;
         file.write_all(b"\n")?;
-        file.as_file().sync_all()?;
-        file.persist(path)?;
-        Ok(())
+        file.commit()
     };
     write().with_context(|| format!("writing the summary to {}", path.display()))
 }

@@ -241,7 +241,7 @@ fn read_secret(loaded: &Loaded, name: &str, keys: &AccountKeys) -> Result<(Strin
 }
 
 #[cfg(unix)]
-fn warn_if_readable_by_others(path: &std::path::Path) {
+pub(crate) fn warn_if_readable_by_others(path: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     if let Ok(meta) = std::fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
@@ -255,7 +255,7 @@ fn warn_if_readable_by_others(path: &std::path::Path) {
 }
 
 #[cfg(not(unix))]
-fn warn_if_readable_by_others(_: &std::path::Path) {}
+pub(crate) fn warn_if_readable_by_others(_: &std::path::Path) {}
 
 /// An account's origin. Layers, most specific first: `--base-url`/`CALLRECON_BASE_URL`, then
 /// the account's own `base_url`, then `twilio.base_url`; failing those, the region and edge

@@ -177,15 +177,15 @@ fn caller_ids(store: &Store, numbers: &mut Normalizer) -> Result<Option<Vec<Stri
     let mut stmt = store
         .conn
         .prepare("SELECT DISTINCT from_number FROM intended_calls LIMIT ?1")?;
-    let raw: Vec<rusqlite::types::Value> = stmt
-        .query_map([MAX_CALLERS as i64 + 1], |r| r.get(0))?
+    let raw: Vec<crate::ledger::Cell> = stmt
+        .query_map([MAX_CALLERS as i64 + 1], |r| crate::ledger::Cell::get(r, 0))?
         .collect::<rusqlite::Result<_>>()?;
     let mut callers: Vec<String> = Vec::new();
     for number in raw {
         let number = match number {
-            rusqlite::types::Value::Text(text) => text,
-            rusqlite::types::Value::Integer(n) => n.to_string(),
-            // A row without a caller ID may have been placed from any number.
+            crate::ledger::Cell::Text(text) => text,
+            crate::ledger::Cell::Integer(n) => n.to_string(),
+            // A row without a (readable) caller ID may have been placed from any number.
             _ => return Ok(None),
         };
         // Twilio's From filter matches the E.164 the call was placed from: a ledger written

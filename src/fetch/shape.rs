@@ -152,10 +152,7 @@ pub fn read(
 }
 
 fn text(value: rusqlite::types::ValueRef<'_>) -> Option<&str> {
-    match value {
-        rusqlite::types::ValueRef::Text(t) => std::str::from_utf8(t).ok(),
-        _ => None,
-    }
+    crate::ledger::cell::text_ref(value)
 }
 
 /// A cut as the `StartTime` bound Twilio takes.

@@ -48,8 +48,12 @@ pub struct Options {
 /// What a report found, for the summary on stderr.
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct Summary {
+    /// Rows of the window, with the undated ones (reported in every window).
     pub rows_in_window: u64,
     pub unreadable: u64,
+    /// Rows whose `intended_at` is no time: they belong to no window, and every report
+    /// shows them (counted in `rows_in_window` and `unreadable` too).
+    pub undated: u64,
     pub reported: u64,
     pub outcomes: BTreeMap<&'static str, u64>,
     pub matches: matching::MatchStats,
@@ -83,9 +87,17 @@ impl Summary {
 impl Summary {
     /// One line per outcome, in the contract's order, then the other counts.
     pub fn lines(&self) -> Vec<String> {
+        // An undated row is in every window's report, but not "in the window": a window
+        // with no rows said "1 ledger row(s) in the window".
+        let undated = match self.undated {
+            0 => String::new(),
+            n => format!(
+                " (and {n} undated row(s), whose intended_at is no time, shown in every report)"
+            ),
+        };
         let mut lines = vec![format!(
-            "{} ledger row(s) in the window, {} in the report (matched: {} by sid, {} by child leg, {} by heuristic)",
-            self.rows_in_window,
+            "{} ledger row(s) in the window{undated}, {} in the report (matched: {} by sid, {} by child leg, {} by heuristic)",
+            self.rows_in_window - self.undated,
             self.reported,
             self.matches.by_sid,
             self.matches.by_child_leg,
@@ -132,6 +144,32 @@ impl Summary {
     }
 }
 
+/// Refuses, before the database is opened for writing (so that a refused ledger is left as
+/// it was: no WAL, no tables), a report on a database no fetch ever landed anything in.
+pub fn check_fetched_at_all(db: &std::path::Path) -> Result<()> {
+    let conn = crate::store::preflight::read_only(db)?;
+    let landed: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'recon_days'",
+        [],
+        |r| r.get(0),
+    )?;
+    let any = landed > 0
+        && conn.query_row("SELECT EXISTS (SELECT 1 FROM recon_days)", [], |r| {
+            r.get::<_, bool>(0)
+        })?;
+    if !any {
+        return Err(no_fetched_calls(db));
+    }
+    Ok(())
+}
+
+fn no_fetched_calls(db: &std::path::Path) -> anyhow::Error {
+    UsageError::new(format!(
+        "{} holds no fetched calls; run `callrecon fetch` (or `callrecon run`) for this window first",
+        db.display()
+    ))
+}
+
 /// Refuses a window whose days were never fetched (exit 2): a report over missing data
 /// would call every row `not-placed`.
 pub fn check_landed(
@@ -152,17 +190,15 @@ pub fn check_landed(
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if accounts.is_empty() && !days.is_empty() {
-        return Err(UsageError::new(format!(
-            "{} holds no fetched calls; run `callrecon fetch` (or `callrecon run`) for this window first",
-            store.path.display()
-        )));
+        return Err(no_fetched_calls(&store.path));
     }
     for account in accounts {
         let missing = store.missing_days(&account, &days)?;
         if !missing.is_empty() {
             return Err(UsageError::new(format!(
                 "the window needs day(s) {} of account {account}, which were never fetched; \
-                 run `callrecon fetch` with the same --from/--to first",
+                 run `callrecon fetch` over the same window first (the same --window and --tz, \
+                 or --from/--to)",
                 missing.join(", ")
             )));
         }
@@ -216,6 +252,7 @@ pub fn reconcile(
         let (scanned, matched) = prepare(&tx, numbers, opts.window, opts.match_delay)?;
         summary.rows_in_window = scanned.rows_in_window;
         summary.unreadable = scanned.unreadable;
+        summary.undated = scanned.undated;
         summary.matches = matched;
         tx.execute_batch(WORK_TABLES)?;
         let mut step = crate::logging::Phase::start();

@@ -12,14 +12,14 @@
 //! set, the row is read with the value it had before. So a rerun matches and classifies every
 //! row exactly as the first run did.
 
-use crate::ledger;
+use crate::ledger::{Cell, cell};
 use crate::phone::Normalizer;
 use crate::timefmt::parse_intended_at;
 use crate::window::Window;
 use anyhow::{Context, Result};
 use chrono::Duration;
-use rusqlite::types::Value;
 use rusqlite::{Connection, params};
+use std::borrow::Cow;
 
 /// A Twilio Call SID: `CA` and 32 hex digits.
 pub fn is_call_sid(text: &str) -> bool {
@@ -48,6 +48,14 @@ const CREATE: &str = "
         backfilled  INTEGER NOT NULL,
         problem     TEXT,          -- why callrecon cannot read the row (reported, not fatal)
         note        TEXT,          -- remarks for error_message
+        ext_ref     TEXT,          -- the ledger's values as the report shows them (lossy
+        to_text     TEXT,          -- where they are not text: see ledger::cell)
+        from_text   TEXT,
+        at_text     TEXT,
+        cur_status  TEXT,          -- webhook_status and call_sid as they are now, for the
+        cur_status_bad INTEGER,    -- (a status that is not text is never written over)
+        cur_code_empty INTEGER,    -- write-back (which guards on them)
+        cur_sid     TEXT,
         match_sid   TEXT,          -- the call matched; a readable row with a SID names its own
         matched_by  TEXT           -- call from the start (matching then checks it was landed)
     );
@@ -81,7 +89,7 @@ pub(crate) const READ: &str = "
            f.ledger_id IS NOT NULL
              AND ((f.resolved_from IS NULL AND f.expired_at IS NULL)
                   OR (f.resolved_from IS ?1 AND f.resolved_to IS ?2)),
-           a.audit_id, a.column, a.old_value, a.new_value
+           a.audit_id, a.column, a.old_value, a.new_value, i.external_ref
     FROM ids
     JOIN intended_calls i ON i.id = ids.id
     LEFT JOIN recon_followups f ON f.ledger_id = i.id
@@ -92,31 +100,18 @@ pub(crate) const READ: &str = "
 pub struct ScanStats {
     pub rows_in_window: u64,
     pub unreadable: u64,
+    /// Rows with no readable `intended_at` (in every window).
+    pub undated: u64,
 }
 
 /// A column's value as the application left it: the current value, unless callrecon wrote it
 /// and it is unchanged since, in which case the value before callrecon's write.
-fn application_value(current: Value, written: &Option<Written>) -> Value {
+fn application_value<'a>(current: &'a Cell, written: &Option<Written>) -> Cow<'a, Cell> {
     match written {
-        Some(w) if value_text(&current) == w.new => w.old.clone().map_or(Value::Null, Value::Text),
-        _ => current,
-    }
-}
-
-fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Text(s) => Some(s.clone()),
-        Value::Integer(n) => Some(n.to_string()),
-        Value::Real(f) => Some(f.to_string()),
-        Value::Null | Value::Blob(_) => None,
-    }
-}
-
-/// `value_text`, without a copy.
-fn into_text(v: Value) -> Option<String> {
-    match v {
-        Value::Text(s) => Some(s),
-        other => value_text(&other),
+        Some(w) if current.text_cow().as_deref() == w.new.as_deref() => {
+            Cow::Owned(w.old.clone().map_or(Cell::Null, Cell::Text))
+        }
+        _ => Cow::Borrowed(current),
     }
 }
 
@@ -131,14 +126,15 @@ struct Written {
 /// One ledger row as read, with callrecon's latest write to each column it writes back.
 struct Read {
     id: i64,
-    to_number: Value,
-    from_number: Value,
-    intended_at: Value,
-    call_sid: Value,
-    create_code: Value,
-    hook_status: Value,
-    hook_code: Value,
-    sip_code: Value,
+    external_ref: Cell,
+    to_number: Cell,
+    from_number: Cell,
+    intended_at: Cell,
+    call_sid: Cell,
+    create_code: Cell,
+    hook_status: Cell,
+    hook_code: Cell,
+    sip_code: Cell,
     followed_up: bool,
     sid_written: Option<Written>,
     status_written: Option<Written>,
@@ -147,16 +143,19 @@ struct Read {
 
 impl Read {
     fn new(row: &rusqlite::Row) -> Result<Read> {
+        // Every ledger value through the one reader: no value can fail the scan.
+        let cell = |i| Cell::get(row, i);
         Ok(Read {
             id: row.get(0)?,
-            to_number: row.get(1)?,
-            from_number: row.get(2)?,
-            intended_at: row.get(3)?,
-            call_sid: row.get(4)?,
-            create_code: row.get(5)?,
-            hook_status: row.get(6)?,
-            hook_code: row.get(7)?,
-            sip_code: row.get(8)?,
+            external_ref: cell(14)?,
+            to_number: cell(1)?,
+            from_number: cell(2)?,
+            intended_at: cell(3)?,
+            call_sid: cell(4)?,
+            create_code: cell(5)?,
+            hook_status: cell(6)?,
+            hook_code: cell(7)?,
+            sip_code: cell(8)?,
             followed_up: row.get(9)?,
             sid_written: None,
             status_written: None,
@@ -202,8 +201,10 @@ pub fn scan_ledger(
         insert: conn.prepare_cached(
             "INSERT OR IGNORE INTO w_rows (ledger_id, ts, in_window, to_key, to_valid, from_key,
                  sid, create_code, hook_status, hook_code, sip_code, backfilled, problem, note,
-                 match_sid, matched_by)
+                 ext_ref, to_text, from_text, at_text, cur_status, cur_code_empty, cur_sid,
+                 cur_status_bad, match_sid, matched_by)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14,
+                 ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22,
                  CASE WHEN ?13 IS NULL THEN ?7 END,
                  CASE WHEN ?13 IS NULL AND ?7 IS NOT NULL THEN 'sid' END)",
         )?,
@@ -256,8 +257,10 @@ struct Scan<'a> {
 impl Scan<'_> {
     /// Reads one ledger row into `w_rows`, if it belongs there.
     fn row(&mut self, read: Read) -> Result<()> {
-        let intended_at = into_text(read.intended_at).unwrap_or_default();
-        let ts = parse_intended_at(&intended_at);
+        let mut problems = Vec::new();
+        let mut notes = Vec::new();
+        let intended_at = cell::required("intended_at", &read.intended_at);
+        let ts = intended_at.as_deref().ok().and_then(parse_intended_at);
         let in_window = match ts {
             Some(t) if self.window.contains(t) => IN_WINDOW,
             Some(_) if read.followed_up => FOLLOWUP,
@@ -265,61 +268,79 @@ impl Scan<'_> {
             Some(_) => return Ok(()),
             None => IN_WINDOW,
         };
-        let mut problems = Vec::new();
-        if ts.is_none() {
-            problems.push(format!(
-                "intended_at '{intended_at}' is not a time (RFC 3339 or YYYY-MM-DD HH:MM:SS); \
+        match &intended_at {
+            Err(bad) => problems.push(format!(
+                "{bad}; this row belongs to no window until the application fixes it"
+            )),
+            Ok(text) if ts.is_none() => problems.push(format!(
+                "intended_at '{text}' is not a time (RFC 3339 or YYYY-MM-DD HH:MM:SS); \
                  this row belongs to no window until the application fixes it"
-            ));
+            )),
+            Ok(_) => {}
         }
-        let mut int = |column: &str, value: Value| match ledger::int_value(value) {
+        let mut int = |column: &str, value: &Cell| match cell::integer(value) {
             Ok(v) => v,
             Err(bad) => {
                 problems.push(format!("{column} '{bad}' is not an integer"));
                 None
             }
         };
-        let create_code = int("create_error_code", read.create_code);
-        let hook_value = application_value(read.hook_code, &read.code_written);
-        let hook_code = int("webhook_error_code", hook_value);
-        let sip_code = int("webhook_sip_code", read.sip_code);
+        let create_code = int("create_error_code", &read.create_code);
+        let hook_value = application_value(&read.hook_code, &read.code_written);
+        let hook_code = int("webhook_error_code", &hook_value);
+        let sip_code = int("webhook_sip_code", &read.sip_code);
         let backfilled = read.status_written.is_some();
-        let hook_status = into_text(application_value(read.hook_status, &read.status_written));
-        let to_number = into_text(read.to_number).unwrap_or_default();
+        let hook_value = application_value(&read.hook_status, &read.status_written);
+        let hook_status = cell::lossy("webhook_status", &hook_value, &mut notes);
         // (key, valid): validity of an E.164-shaped number is left open (NULL) and asked
         // only for the rows whose outcome it can change.
-        let to: Option<(String, Option<bool>)> = if to_number.trim().is_empty() {
-            problems.push("to_number is empty".to_owned());
-            None
-        } else if crate::phone::is_e164_shaped(to_number.trim()) {
-            Some((to_number.trim().to_owned(), None))
-        } else {
-            let n = self.numbers.normalize(&to_number);
-            Some((n.key, Some(n.valid)))
+        let to: Option<(String, Option<bool>)> = match cell::required("to_number", &read.to_number)
+        {
+            Err(bad) => {
+                problems.push(bad);
+                None
+            }
+            Ok(n) if n.trim().is_empty() => {
+                problems.push("to_number is empty".to_owned());
+                None
+            }
+            Ok(n) if crate::phone::is_e164_shaped(n.trim()) => Some((n.trim().to_owned(), None)),
+            Ok(n) => {
+                let n = self.numbers.normalize(&n);
+                Some((n.key, Some(n.valid)))
+            }
         };
-        let from_key = into_text(read.from_number)
+        let external_ref = cell::lossy("external_ref", &read.external_ref, &mut notes);
+        let from_text = cell::lossy("from_number", &read.from_number, &mut notes);
+        // A garbled caller ID is no caller ID to match on.
+        let from_key = read
+            .from_number
+            .text()
             .filter(|s| !s.trim().is_empty())
             .map(|s| self.numbers.key(&s));
-        let mut note = None;
-        let sid_value = into_text(application_value(read.call_sid, &read.sid_written));
-        let sid = match sid_value
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty())
-        {
-            Some(s) if is_call_sid(&s) => Some(s),
-            Some(s) => {
-                note = Some(format!(
+        let sid_cell = application_value(&read.call_sid, &read.sid_written);
+        let sid_text = sid_cell.text_cow();
+        let sid = match (&*sid_cell, sid_text.as_deref().map(str::trim)) {
+            (Cell::Bad { what, .. }, _) => {
+                notes.push(format!("call_sid {what}; read as no SID"));
+                None
+            }
+            (_, Some(s)) if is_call_sid(s) => Some(s),
+            (_, Some(s)) if !s.is_empty() => {
+                notes.push(format!(
                     "call_sid '{s}' is not a Twilio call SID (CA + 32 hex digits)"
                 ));
                 None
             }
-            None => None,
+            _ => None,
         };
         let problem = (!problems.is_empty()).then(|| problems.join("; "));
+        let note = (!notes.is_empty()).then(|| notes.join("; "));
         let (to_key, to_valid) = match to {
             Some((key, valid)) => (Some(key), valid),
             None => (None, Some(true)),
         };
+        let at_text = read.intended_at.shown_cow();
         let inserted = self.insert.execute(params![
             read.id,
             ts.map(|t| t.timestamp()),
@@ -335,10 +356,19 @@ impl Scan<'_> {
             backfilled,
             problem,
             note,
+            external_ref,
+            read.to_number.shown_cow(),
+            from_text,
+            at_text,
+            read.hook_status.shown_cow(),
+            matches!(cell::integer(&read.hook_code), Ok(None)),
+            read.call_sid.shown_cow(),
+            matches!(read.hook_status, Cell::Bad { .. }),
         ])?;
         if inserted == 1 && in_window == IN_WINDOW {
             self.stats.rows_in_window += 1;
             self.stats.unreadable += problem.is_some() as u64;
+            self.stats.undated += ts.is_none() as u64;
         }
         Ok(())
     }
@@ -356,17 +386,17 @@ mod tests {
             new: Some("completed".to_owned()),
         });
         assert_eq!(
-            application_value(Value::Text("completed".into()), &wrote),
-            Value::Null
+            *application_value(&Cell::Text("completed".into()), &wrote),
+            Cell::Null
         );
         // The application changed it since: its value counts.
         assert_eq!(
-            application_value(Value::Text("busy".into()), &wrote),
-            Value::Text("busy".into())
+            *application_value(&Cell::Text("busy".into()), &wrote),
+            Cell::Text("busy".into())
         );
         assert_eq!(
-            application_value(Value::Integer(7), &None),
-            Value::Integer(7)
+            *application_value(&Cell::Integer(7), &None),
+            Cell::Integer(7)
         );
     }
 

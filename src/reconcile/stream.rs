@@ -19,18 +19,19 @@ use anyhow::Result;
 use chrono::{TimeZone, Utc};
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
+/// The ledger's own values come from the scan (`w_rows`), which read them through
+/// [`crate::ledger::cell`]: none is read from `intended_calls` again here.
 /// The report's rows in the report's order: by `ts` (NULL, an unreadable `intended_at`,
 /// sorts first), then ledger id. That is the order of the `w_rows_ts` index, so rows stream
 /// from it as they are read, with no sort of a million wide rows first.
 pub(crate) const ROWS: &str =
     "SELECT w.ledger_id, w.ts, w.in_window, w.problem, w.note, w.matched_by, w.to_valid,
         w.create_code, w.hook_status, w.hook_code, w.sip_code, w.backfilled,
-        i.external_ref, i.to_number, i.from_number, i.intended_at,
-        i.webhook_status, i.webhook_error_code, i.call_sid,
+        w.ext_ref, w.to_text, w.from_text, w.at_text,
+        w.cur_status, w.cur_code_empty, w.cur_sid,
         w.match_sid, d.status, d.price, d.price_unit,
-        f.reason, f.window_from, f.window_to, w.to_key
+        f.reason, f.window_from, f.window_to, w.to_key, w.cur_status_bad
     FROM w_rows w
-    JOIN intended_calls i ON i.id = w.ledger_id
     LEFT JOIN w_calls d ON d.ledger_id = w.ledger_id
     LEFT JOIN recon_followups f ON f.ledger_id = w.ledger_id
     WHERE w.in_window IN (1, 2)
@@ -65,6 +66,7 @@ mod col {
     pub const FOLLOWUP_FROM: usize = 24;
     pub const FOLLOWUP_TO: usize = 25;
     pub const TO_KEY: usize = 26;
+    pub const LEDGER_STATUS_BAD: usize = 27;
 }
 
 /// The rest of a matched call, by SID.
@@ -150,13 +152,13 @@ pub(super) fn stream_rows(
             None => None,
         };
         let price: Option<String> = r.get(col::PRICE)?;
-        let ledger = match opts.write_back {
+        // A webhook_status that is not text is the application's, whatever it says: it is
+        // never written over (ledger::cell).
+        let status_bad: bool = r.get(col::LEDGER_STATUS_BAD)?;
+        let ledger = match opts.write_back && !status_bad {
             true => Some(writeback::Ledger {
                 webhook_status: r.get(col::LEDGER_WEBHOOK_STATUS)?,
-                webhook_error_code_empty: matches!(
-                    crate::ledger::int_value(r.get(col::LEDGER_WEBHOOK_CODE)?),
-                    Ok(None)
-                ),
+                webhook_error_code_empty: r.get(col::LEDGER_WEBHOOK_CODE)?,
                 call_sid: r.get(col::LEDGER_CALL_SID)?,
             }),
             false => None,

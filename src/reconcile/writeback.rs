@@ -182,8 +182,12 @@ pub fn apply(conn: &mut Connection, now: chrono::DateTime<chrono::Utc>) -> Resul
                     at
                 ])?;
                 stats.rows += 1;
+                // Through the ledger's one reader: any value the application left there reads.
                 let (old_code, old_sid): (Option<String>, Option<String>) = old_text
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .query_row([id], |r| {
+                        let cell = |i| crate::ledger::Cell::get(r, i).map(|c| c.shown());
+                        Ok((cell(0)?, cell(1)?))
+                    })
                     .optional()?
                     .unwrap_or_default();
                 if let Some(code) = code

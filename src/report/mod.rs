@@ -1,19 +1,22 @@
 //! The report files: RFC 4180 CSV with design.md's columns, written atomically; the orphans
 //! and numbers files share the writer.
 //!
-//! A report is written to a temporary file in the destination's folder, synced, and renamed
-//! over the destination only when complete: a reader (or the next morning's mail) never sees
-//! half a report, and a failed run leaves the previous one untouched. Files are created with
-//! mode 0600 because phone numbers are personal data. `-` streams to stdout instead.
+//! A report file is written to a temporary file in the destination's folder, synced, and
+//! renamed over the destination only when complete: a reader (or the next morning's mail)
+//! never sees half a report, and a failed run leaves the previous one untouched. Files are
+//! created with mode 0600 because phone numbers are personal data. `-` streams to stdout; a
+//! device or FIFO is written in place ([`crate::output`] owns those rules).
 
 pub mod numbers;
 pub mod orphans;
 pub mod spend;
 
+use crate::output::{self, OutFile};
 use anyhow::{Context, Result};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::io::{Seek, Write};
+use std::fs::File;
+use std::io::{BufWriter, Seek, Write};
 use std::path::{Path, PathBuf};
 
 /// One report row. Field order is the column order; new columns only ever go at the end.
@@ -71,60 +74,62 @@ pub const COLUMNS: [&str; 23] = [
     "account_sid",
 ];
 
-enum Sink {
-    /// Spooled to an unnamed temporary file and copied to stdout at the end, so that nothing
-    /// reaches the reader before the write-back behind the rows has committed.
-    Stdout { spool: std::fs::File },
-    File {
-        temp: tempfile::NamedTempFile,
-        dest: PathBuf,
-    },
-}
-
-/// Writes rows as they come; nothing is visible at the destination until [`Writer::finish`].
+/// Writes rows as they come; nothing is visible at a file destination until
+/// [`Writer::finish`] (see [`crate::output`] for what each kind of destination gets).
 pub struct Writer {
-    csv: csv::Writer<Box<dyn Write>>,
-    sink: Sink,
+    csv: csv::Writer<Out>,
     excel_safe: bool,
     pub rows: u64,
 }
 
+/// Where rows go while they are written.
+enum Out {
+    /// Straight to the destination (invisible there until committed, for a file).
+    Direct(OutFile),
+    /// To an unnamed temporary file first: the report, whose rows may only reach their
+    /// destination once the write-back behind them has committed (stdout, a device or a
+    /// FIFO show what they are given at once), and whose `backfilled` column is corrected
+    /// for the rows whose write-back did not commit.
+    Spooled { spool: BufWriter<File>, dest: PathBuf },
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::Direct(f) => f.write(buf),
+            Out::Spooled { spool, .. } => spool.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::Direct(f) => f.flush(),
+            Out::Spooled { spool, .. } => spool.flush(),
+        }
+    }
+}
+
 impl Writer {
-    /// A report with the report's columns. `dest` is a file path, or `-` for stdout.
+    /// A report with the report's columns. `dest` is a file path, or `-` for stdout. Its
+    /// rows are spooled until [`Writer::finish_correcting`].
     pub fn create(dest: &Path) -> Result<Writer> {
-        Writer::with_header(dest, &COLUMNS)
+        // Checked now, so that a destination that cannot be written fails before any work.
+        output::target(dest)?;
+        let spool = tempfile::tempfile().context("creating the report's spool file")?;
+        let out = Out::Spooled {
+            spool: BufWriter::with_capacity(1 << 16, spool),
+            dest: dest.to_owned(),
+        };
+        Writer::new(out, &COLUMNS)
     }
 
     /// A CSV file with the given header, written the same careful way.
     pub fn with_header(dest: &Path, header: &[&str]) -> Result<Writer> {
-        if dest.as_os_str() == "-" {
-            let spool = tempfile::tempfile().context("creating the report's spool file")?;
-            let file = spool
-                .try_clone()
-                .context("opening the report's spool file")?;
-            let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
-            return Writer::new(out, Sink::Stdout { spool }, header);
-        }
-        let dir = match dest.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        let temp = temp_in(&dir)?;
-        let file = temp
-            .reopen()
-            .context("opening the report's temporary file")?;
-        let out: Box<dyn Write> = Box::new(std::io::BufWriter::with_capacity(1 << 16, file));
-        Writer::new(
-            out,
-            Sink::File {
-                temp,
-                dest: dest.to_owned(),
-            },
-            header,
-        )
+        let out = OutFile::create(dest, output::PRIVATE)?;
+        Writer::new(Out::Direct(out), header)
     }
 
-    fn new(out: Box<dyn Write>, sink: Sink, header: &[&str]) -> Result<Writer> {
+    fn new(out: Out, header: &[&str]) -> Result<Writer> {
         let mut csv = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);
@@ -132,7 +137,6 @@ impl Writer {
         csv.write_record(header).context("writing the report")?;
         Ok(Writer {
             csv,
-            sink,
             excel_safe: false,
             rows: 0,
         })
@@ -166,49 +170,25 @@ impl Writer {
     /// first: rows whose write-back did not commit (the application wrote the row in between)
     /// must not claim it.
     pub fn finish_correcting(self, not_backfilled: &HashSet<i64>) -> Result<()> {
-        let mut out = self
+        let out = self
             .csv
             .into_inner()
             .map_err(|e| e.into_error())
             .context("writing the report")?;
-        out.flush().context("writing the report")?;
-        drop(out);
-        match self.sink {
-            Sink::File { mut temp, dest } => {
-                if !not_backfilled.is_empty() {
-                    let dir = temp.path().parent().map(Path::to_owned).unwrap_or_default();
-                    let fixed = temp_in(&dir)?;
-                    let mut source = temp.reopen().context("reading the report back")?;
-                    source.rewind().context("reading the report back")?;
-                    let target = fixed.reopen().context("opening the report")?;
-                    correct_backfilled(source, target, not_backfilled)?;
-                    temp = fixed;
-                }
-                temp.as_file().sync_all().context("syncing the report")?;
-                crate::failpoint::hit("report.before-rename");
-                temp.persist(&dest).with_context(|| {
-                    format!("moving the report into place at {}", dest.display())
-                })?;
-                sync_dir(&dest);
-            }
-            Sink::Stdout { mut spool } => {
+        match out {
+            Out::Direct(f) => f.commit().context("writing the report"),
+            Out::Spooled { spool, dest } => {
+                let mut spool = spool
+                    .into_inner()
+                    .map_err(|e| e.into_error())
+                    .context("writing the report")?;
                 spool.rewind().context("reading the report back")?;
-                let stdout = std::io::stdout().lock();
-                correct_backfilled(spool, stdout, not_backfilled)?;
+                let mut target = OutFile::create(&dest, output::PRIVATE)?;
+                correct_backfilled(spool, &mut target, not_backfilled)?;
+                target.commit().context("writing the report")
             }
         }
-        Ok(())
     }
-}
-
-/// A temporary report file in `dir`, mode 0600, named so a later run can tell it is ours.
-fn temp_in(dir: &Path) -> Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".callrecon-report-")
-        .suffix(".tmp")
-        .permissions(private())
-        .tempfile_in(dir)
-        .with_context(|| format!("creating the report in folder {}", dir.display()))
 }
 
 /// Copies a report from `source` to `target`, with `backfilled` set to `false` on the rows
@@ -234,7 +214,7 @@ fn correct_backfilled(
     let mut writer = csv::WriterBuilder::new()
         .has_headers(false)
         .flexible(true)
-        .from_writer(std::io::BufWriter::with_capacity(1 << 16, target));
+        .from_writer(BufWriter::with_capacity(1 << 16, target));
     let mut record = csv::ByteRecord::new();
     while reader
         .read_byte_record(&mut record)
@@ -294,28 +274,6 @@ pub fn excel_safe(cell: &str) -> String {
         '+' | '-' if plain_number(cell) => cell.to_owned(),
         '=' | '+' | '-' | '@' | '\t' | '\r' => format!("'{cell}"),
         _ => cell.to_owned(),
-    }
-}
-
-#[cfg(unix)]
-fn private() -> std::fs::Permissions {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::Permissions::from_mode(0o600)
-}
-
-#[cfg(not(unix))]
-fn private() -> std::fs::Permissions {
-    std::fs::metadata(".")
-        .map(|m| m.permissions())
-        .expect("current dir")
-}
-
-/// Makes the rename durable; best effort, as not every filesystem supports it.
-fn sync_dir(dest: &Path) {
-    if let Some(dir) = dest.parent().filter(|p| !p.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
     }
 }
 

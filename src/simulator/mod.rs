@@ -287,7 +287,8 @@ pub async fn run(args: SimArgs) -> Result<()> {
     }
     let dataset = sim.dataset();
     let last_day = cfg.start_day + Days::new(u64::from(cfg.days - 1));
-    let mut out = std::io::stdout().lock();
+    // A reader that left (`simulate | head -1`) does not stop the simulator serving.
+    let mut out = crate::stdio::Stdout::reader_may_leave();
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
     writeln!(
@@ -316,7 +317,6 @@ pub async fn run(args: SimArgs) -> Result<()> {
         )?;
     }
     out.flush()?;
-    drop(out);
     serve(listener, sim, shutdown_signal())
         .await
         .context("serving the simulator")

@@ -7,6 +7,7 @@
 
 pub mod failure;
 mod land;
+pub mod preflight;
 pub mod retention;
 pub use land::{Page, Progress};
 mod schema;
@@ -52,14 +53,8 @@ impl Store {
     /// silently created empty.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
         let mode_create = mode == OpenMode::CreateIfMissing;
-        if mode == OpenMode::MustExist && !path.exists() {
-            return Err(UsageError::new(format!(
-                "database {} does not exist; point --db at the application's ledger, or create \
-                 one with `callrecon ledger init --db {}`",
-                path.display(),
-                path.display()
-            )));
-        }
+        // Nothing is created or converted until every check that can refuse it has passed.
+        preflight::check(path, mode)?;
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -112,14 +107,7 @@ impl Store {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(0);
-        if version > schema::MIGRATIONS.len() {
-            return Err(UsageError::new(format!(
-                "{} was written by a newer callrecon (schema {version}, this one knows {}); \
-                 upgrade callrecon",
-                self.path.display(),
-                schema::MIGRATIONS.len()
-            )));
-        }
+        schema::check_version(&self.path, version)?;
         for sql in &schema::MIGRATIONS[version..] {
             tx.execute_batch(sql)
                 .context("upgrading callrecon's tables")?;

@@ -3,6 +3,19 @@
 //! The version lives in `recon_meta` (not SQLite's `user_version`, which belongs to the
 //! application that shares the file). Never edit or reorder an entry: add one at the end.
 
+/// Refuses (exit 2) a database written by a newer callrecon.
+pub fn check_version(path: &std::path::Path, version: usize) -> anyhow::Result<()> {
+    if version > MIGRATIONS.len() {
+        return Err(crate::error::UsageError::new(format!(
+            "{} was written by a newer callrecon (schema {version}, this one knows {}); \
+             upgrade callrecon",
+            path.display(),
+            MIGRATIONS.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Each entry moves the schema from version `i` to `i + 1`.
 pub const MIGRATIONS: &[&str] = &[
     // 1: landed calls, landed days, and an index on the ledger's call_sid.

@@ -164,8 +164,14 @@ fn check_passes_on_good_credentials_and_says_what_failed_on_bad_ones() {
     let text = String::from_utf8_lossy(&good.stdout).into_owned();
     assert_eq!(good.status.code(), Some(0), "{text}{}", stderr(&good));
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines.iter().all(|l| l.starts_with("ok      ")), "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+    // The simulator's ledger holds rows callrecon cannot read: a warning, not a failure.
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("ok      ") || l.starts_with("WARN    ledger rows")),
+        "{text}"
+    );
     assert!(text.contains("secret from env TWILIO_AUTH_TOKEN"), "{text}");
     assert!(!text.contains(DEFAULT_AUTH_TOKEN));
 

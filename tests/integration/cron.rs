@@ -430,3 +430,44 @@ fn systemd_units_verify() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_configuration_that_names_its_time_zone_decides_the_window_and_the_log_says_which() {
+    if tools_missing() {
+        return;
+    }
+    let night = Night::new(simulator::DEFAULT_AUTH_TOKEN, 0o600);
+    // callrecon's own ./callrecon.toml (the wrapper runs in the test's folder).
+    std::fs::write(night.dir.path("callrecon.toml"), "tz = \"Europe/Berlin\"\n").unwrap();
+    let out = night.wrapper().output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out, &night));
+    let log = night.log_text();
+    assert!(
+        log.contains(&format!(
+            "start day={DAY} window={DAY} in the time zone of callrecon.toml"
+        )),
+        "{log}"
+    );
+    assert!(
+        !log.contains("--from"),
+        "the wrapper passed its own UTC window: {log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "(window 2026-05-11T22:00:00Z to 2026-05-12T22:00:00Z, {DAY} in Europe/Berlin)"
+        )),
+        "callrecon says the window it ran: {log}"
+    );
+}
+
+#[test]
+fn the_simulator_recipe_creates_its_folder_before_writing_the_ledger_there() {
+    let readme = std::fs::read_to_string(cron_file("README.md")).unwrap();
+    let recipe = readme
+        .split("## Trying it against the simulator")
+        .nth(1)
+        .unwrap();
+    let mkdir = recipe.find("mkdir -p").expect("the recipe creates /tmp/cr");
+    let simulate = recipe.find("--ledger-out /tmp/cr/").unwrap();
+    assert!(mkdir < simulate, "{recipe}");
+}

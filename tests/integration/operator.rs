@@ -223,6 +223,13 @@ fn the_committed_manual_pages_are_up_to_date() {
             "man/{name} is out of date: regenerate with `cargo run -- man --dir man`"
         );
     }
+    // Every page, subcommands included, says which version it documents (issue 11).
+    let version = concat!(" ", env!("CARGO_PKG_VERSION"), "\"");
+    for name in &generated {
+        let page = std::fs::read_to_string(repo.join(name)).unwrap();
+        let th = page.lines().find(|l| l.starts_with(".TH ")).unwrap();
+        assert!(th.contains(version), "man/{name}: {th}");
+    }
     let out = run(callrecon().arg("man"), 0);
     assert_eq!(out.stdout, std::fs::read(repo.join("callrecon.1")).unwrap());
     let out = run(callrecon().args(["man", "run"]), 0);

@@ -380,7 +380,7 @@ fn is_address(key: &str) -> bool {
         || key.contains('@')
 }
 
-fn sql_value() -> impl Strategy<Value = SqlValue> {
+pub(crate) fn sql_value() -> impl Strategy<Value = SqlValue> {
     prop_oneof![
         Just(SqlValue::Null),
         any::<i64>().prop_map(SqlValue::Integer),

@@ -177,7 +177,6 @@ fn a_lock_left_by_a_killed_run_does_not_block_the_next() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), None, "killed by SIGKILL");
-    assert!(callrecon::lock::lock_path(&dir.path("ledger.db")).exists());
     run(&mut run_cmd(&sim, &dir), 0);
 }
 
@@ -330,10 +329,21 @@ fn a_local_io_error_exits_1_and_an_alarm_exits_5_after_writing() {
     let (cfg, data) = crate::scenario::dataset();
     let sim = Sim::with_dataset(cfg, data);
     let dir = TestDir::new();
+    // A missing folder is the user's to fix (exit 2, README "Exit codes by failure kind");
+    // a full disk is local I/O (exit 1): a device like /dev/full, made in the test's folder.
     let mut cmd = crate::scenario::command(&sim, &dir, "run");
     cmd.arg("--out").arg(dir.path("no/such/folder/r.csv"));
-    let out = run(&mut cmd, 1);
+    let out = run(&mut cmd, 2);
     assert!(stderr(&out).contains("no/such/folder"), "{}", stderr(&out));
+    let full = dir.path("full");
+    let c = std::ffi::CString::new(full.as_os_str().as_encoded_bytes()).unwrap();
+    // SAFETY: a plain system call on a NUL-terminated path; (1, 7) is /dev/full.
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, 7)) } == 0 {
+        let mut cmd = crate::scenario::command(&sim, &dir, "run");
+        cmd.arg("--out").arg(&full);
+        let out = run(&mut cmd, 1);
+        assert!(stderr(&out).contains("No space left"), "{}", stderr(&out));
+    }
     // Most of the day's final statuses were never delivered by a webhook: exit 5, but the
     // report and write-back are done.
     let mut cmd = crate::scenario::command(&sim, &dir, "run");

@@ -3,8 +3,13 @@
 //! The application owns this table and writes to it while callrecon runs; callrecon creates
 //! it when asked (`ledger init`), fills it from a CSV (`ledger import`), checks that it has the
 //! contract's columns, and otherwise only reads it (write-back is the one audited exception).
-//! Values are read leniently: an application may store text in an INTEGER column, and such a
-//! row must be reported, not crash the run.
+//! Values are read leniently, every one through [`cell`]: an application may store text in
+//! an INTEGER column, or bytes that are not UTF-8 in a TEXT one, and such a row must be
+//! reported, not crash the run.
+
+pub mod cell;
+
+pub use cell::Cell;
 
 use crate::error::UsageError;
 use anyhow::{Context, Result};
@@ -86,7 +91,7 @@ pub fn check_columns(conn: &Connection, db: &Path) -> Result<()> {
     if !missing.is_empty() {
         return Err(UsageError::new(format!(
             "the intended_calls table in {} lacks the column(s) {}; the ledger contract \
-             (README, \"The ledger\") lists every column it must have",
+             (README, \"The ledger contract\") lists every column it must have",
             db.display(),
             missing.join(", ")
         )));
@@ -155,6 +160,9 @@ pub fn import_csv(conn: &mut Connection, csv_path: &Path) -> Result<ImportStats>
     let idx: Vec<Option<usize>> = COLUMNS.iter().map(|c| position(c)).collect();
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let mut stats = ImportStats::default();
+    // A second row with an id seen earlier in the same file is a mistake in the file, not
+    // a row "already present": refused, naming both lines.
+    let mut seen: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
     for (n, record) in reader.records().enumerate() {
         let line = n + 2;
         let record = record
@@ -186,6 +194,13 @@ pub fn import_csv(conn: &mut Connection, csv_path: &Path) -> Result<ImportStats>
                 csv_path.display()
             ))
         })?;
+        if let Some(first) = seen.insert(id, line) {
+            return Err(UsageError::new(format!(
+                "{} lines {first} and {line} both have id {id}; each row needs its own id. Fix \
+                 the file and import again (nothing was imported)",
+                csv_path.display()
+            )));
+        }
         let row = LedgerRow {
             id,
             external_ref: text(1),
@@ -208,22 +223,16 @@ pub fn import_csv(conn: &mut Connection, csv_path: &Path) -> Result<ImportStats>
     Ok(stats)
 }
 
-/// Reads an INTEGER column leniently: SQLite lets an application store any text there.
-/// Empty text counts as empty; other text is returned as the error, for the report to quote.
+/// Reads an INTEGER column leniently ([`cell::integer`]): SQLite lets an application
+/// store any text there. Empty text counts as empty; other text is returned as the error,
+/// for the report to quote.
 pub fn int_value(value: rusqlite::types::Value) -> Result<Option<i64>, String> {
-    use rusqlite::types::Value;
-    match value {
-        Value::Null => Ok(None),
-        Value::Integer(n) => Ok(Some(n)),
-        Value::Real(f) if f.fract() == 0.0 && f.abs() < 1e15 => Ok(Some(f as i64)),
-        Value::Real(f) => Err(f.to_string()),
-        Value::Text(s) if s.trim().is_empty() => Ok(None),
-        Value::Text(s) => s.trim().parse().map(Some).map_err(|_| s),
-        Value::Blob(_) => Err("<blob>".to_owned()),
-    }
+    use rusqlite::types::ValueRef;
+    cell::integer(&Cell::from_ref(ValueRef::from(&value)))
 }
 
-/// Reads one ledger row by id (tests and tools).
+/// Reads one ledger row by id (tests and tools), through [`cell`] like every ledger read:
+/// text that is not text is shown lossily, an integer column that holds no integer is empty.
 pub fn get(conn: &Connection, id: i64) -> Result<Option<LedgerRow>> {
     Ok(conn
         .query_row(
@@ -232,17 +241,19 @@ pub fn get(conn: &Connection, id: i64) -> Result<Option<LedgerRow>> {
              FROM intended_calls WHERE id = ?1",
             [id],
             |r| {
+                let c = |i| Cell::get(r, i);
+                let int = |i| c(i).map(|v| cell::integer(&v).ok().flatten());
                 Ok(LedgerRow {
                     id: r.get(0)?,
-                    external_ref: r.get(1)?,
-                    to_number: r.get(2)?,
-                    from_number: r.get(3)?,
-                    intended_at: r.get(4)?,
-                    call_sid: r.get(5)?,
-                    create_error_code: r.get(6)?,
-                    webhook_status: r.get(7)?,
-                    webhook_error_code: r.get(8)?,
-                    webhook_sip_code: r.get(9)?,
+                    external_ref: c(1)?.shown(),
+                    to_number: c(2)?.shown().unwrap_or_default(),
+                    from_number: c(3)?.shown(),
+                    intended_at: c(4)?.shown().unwrap_or_default(),
+                    call_sid: c(5)?.shown(),
+                    create_error_code: int(6)?,
+                    webhook_status: c(7)?.shown(),
+                    webhook_error_code: int(8)?,
+                    webhook_sip_code: int(9)?,
                 })
             },
         )
