@@ -49,11 +49,13 @@ fn a_missing_column_cites_the_readme_section_by_its_name() {
     conn.execute_batch("CREATE TABLE intended_calls (id INTEGER PRIMARY KEY, to_number TEXT)")
         .unwrap();
     drop(conn);
+    let csv = dir.path("x.csv");
+    std::fs::write(&csv, "id,to_number,intended_at\n").unwrap();
     let out = run(
         callrecon()
             .args(["ledger", "import", "--db"])
             .arg(&db)
-            .arg("x.csv"),
+            .arg(&csv),
         2,
     );
     assert!(
