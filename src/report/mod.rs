@@ -80,6 +80,8 @@ pub struct Writer {
     csv: csv::Writer<Out>,
     excel_safe: bool,
     pub rows: u64,
+    /// What the file is, for messages: "the report", or the path of another CSV file.
+    name: String,
 }
 
 /// Where rows go while they are written.
@@ -90,7 +92,10 @@ enum Out {
     /// destination once the write-back behind them has committed (stdout, a device or a
     /// FIFO show what they are given at once), and whose `backfilled` column is corrected
     /// for the rows whose write-back did not commit.
-    Spooled { spool: BufWriter<File>, dest: PathBuf },
+    Spooled {
+        spool: BufWriter<File>,
+        dest: PathBuf,
+    },
 }
 
 impl Write for Out {
@@ -120,25 +125,27 @@ impl Writer {
             spool: BufWriter::with_capacity(1 << 16, spool),
             dest: dest.to_owned(),
         };
-        Writer::new(out, &COLUMNS)
+        Writer::new(out, &COLUMNS, "the report".to_owned())
     }
 
     /// A CSV file with the given header, written the same careful way.
     pub fn with_header(dest: &Path, header: &[&str]) -> Result<Writer> {
         let out = OutFile::create(dest, output::PRIVATE)?;
-        Writer::new(Out::Direct(out), header)
+        Writer::new(Out::Direct(out), header, dest.display().to_string())
     }
 
-    fn new(out: Out, header: &[&str]) -> Result<Writer> {
+    fn new(out: Out, header: &[&str], name: String) -> Result<Writer> {
         let mut csv = csv::WriterBuilder::new()
             .has_headers(false)
             .from_writer(out);
         // The header is written even when no row follows: an empty window is a header-only report.
-        csv.write_record(header).context("writing the report")?;
+        csv.write_record(header)
+            .with_context(|| format!("writing {name}"))?;
         Ok(Writer {
             csv,
             excel_safe: false,
             rows: 0,
+            name,
         })
     }
 
@@ -153,9 +160,11 @@ impl Writer {
             let record: Vec<String> = to_fields(row)?.iter().map(excel_safe).collect();
             self.csv
                 .write_record(&record)
-                .context("writing the report")?;
+                .with_context(|| format!("writing {}", self.name))?;
         } else {
-            self.csv.serialize(row).context("writing the report")?;
+            self.csv
+                .serialize(row)
+                .with_context(|| format!("writing {}", self.name))?;
         }
         self.rows += 1;
         Ok(())
@@ -170,13 +179,14 @@ impl Writer {
     /// first: rows whose write-back did not commit (the application wrote the row in between)
     /// must not claim it.
     pub fn finish_correcting(self, not_backfilled: &HashSet<i64>) -> Result<()> {
+        let name = self.name;
         let out = self
             .csv
             .into_inner()
             .map_err(|e| e.into_error())
-            .context("writing the report")?;
+            .with_context(|| format!("writing {name}"))?;
         match out {
-            Out::Direct(f) => f.commit().context("writing the report"),
+            Out::Direct(f) => f.commit().with_context(|| format!("writing {name}")),
             Out::Spooled { spool, dest } => {
                 let mut spool = spool
                     .into_inner()

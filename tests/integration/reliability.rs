@@ -343,6 +343,16 @@ fn a_local_io_error_exits_1_and_an_alarm_exits_5_after_writing() {
         cmd.arg("--out").arg(&full);
         let out = run(&mut cmd, 1);
         assert!(stderr(&out).contains("No space left"), "{}", stderr(&out));
+        // The numbers file failing after the report is in place names the numbers file.
+        let mut cmd = crate::scenario::command(&sim, &dir, "run");
+        cmd.arg("--out")
+            .arg(dir.path("ok.csv"))
+            .arg("--numbers-out")
+            .arg(&full);
+        let out = run(&mut cmd, 1);
+        let err = stderr(&out);
+        assert!(err.contains("writing the numbers file"), "{err}");
+        assert!(!err.contains("writing the report"), "{err}");
     }
     // Most of the day's final statuses were never delivered by a webhook: exit 5, but the
     // report and write-back are done.
