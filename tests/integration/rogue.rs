@@ -74,6 +74,17 @@ fn alerts_page(next: &str) -> String {
     format!(r#"{{"alerts":[],"meta":{{"next_page_url":{next},"page":0,"page_size":1000}}}}"#)
 }
 
+/// What `callrecon check` prints against `url`.
+fn check(url: &str) -> String {
+    let out = callrecon()
+        .args(["check", "--base-url", url])
+        .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
+        .env("TWILIO_AUTH_TOKEN", "rogue-test-token")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn fetch(url: &str, want: i32) -> String {
     let dir = TestDir::new();
     let db = dir.path("l.db");
@@ -297,13 +308,7 @@ fn a_refused_connection_is_named_and_check_answers_quickly() {
         "{err}"
     );
     let started = std::time::Instant::now();
-    let out = callrecon()
-        .args(["check", "--base-url", &url])
-        .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
-        .env("TWILIO_AUTH_TOKEN", "rogue-test-token")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = check(&url);
     assert!(text.contains("connection refused"), "{text}");
     assert!(
         started.elapsed() < std::time::Duration::from_secs(15),
@@ -343,13 +348,7 @@ fn credential_failures_say_what_to_check() {
         err.contains("check TWILIO_ACCOUNT_SID and the token or API key"),
         "{err}"
     );
-    let out = callrecon()
-        .args(["check", "--base-url", &url])
-        .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
-        .env("TWILIO_AUTH_TOKEN", "rogue-test-token")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = check(&url);
     let monitor = text
         .lines()
         .find(|l| l.contains("monitor"))

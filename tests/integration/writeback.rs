@@ -243,6 +243,15 @@ fn backfilled_ids(sim: &Sim) -> Vec<i64> {
         .collect()
 }
 
+/// Waits (a minute at most) until a run stopped at a `wait=` failpoint has made its file.
+fn wait_for(gate: &std::path::Path) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !gate.exists() && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(gate.exists(), "the run never reached its write-back");
+}
+
 fn set_status(dir: &TestDir, id: i64, status: &str) {
     let conn = rusqlite::Connection::open(dir.path("ledger.db")).unwrap();
     conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -327,11 +336,7 @@ fn rows_the_application_wrote_meanwhile_are_not_claimed_as_backfilled() {
         )
         .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !gate.exists() && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(gate.exists(), "the run never reached its write-back");
+    wait_for(&gate);
     assert!(
         !dir.path("report.csv").exists(),
         "the report came before the write-back"
@@ -416,11 +421,7 @@ fn on_stdout_the_write_back_commits_before_the_first_row() {
         }
         all
     });
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !gate.exists() && std::time::Instant::now() < until {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    assert!(gate.exists(), "the run never reached its write-back");
+    wait_for(&gate);
     std::thread::sleep(std::time::Duration::from_millis(100));
     assert_eq!(
         seen.load(std::sync::atomic::Ordering::SeqCst),
