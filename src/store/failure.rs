@@ -6,7 +6,7 @@
 //! adds both only when a database error is in the chain, so Twilio's errors and usage errors
 //! read as before.
 
-use super::BUSY_TIMEOUT;
+use super::busy_timeout;
 use rusqlite::ErrorCode;
 use std::path::Path;
 
@@ -19,10 +19,10 @@ pub fn in_step<T>(result: anyhow::Result<T>, step: &str, db: &Path) -> anyhow::R
         let db = db.display();
         let advice = match code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => format!(
-                "another program held a lock on {db} for longer than callrecon's {} s busy \
+                "another program held a lock on {db} for longer than callrecon's {:.0} s busy \
                  timeout (a long or EXCLUSIVE transaction); nothing half-done was kept, rerun \
                  once it is released",
-                BUSY_TIMEOUT.as_secs()
+                busy_timeout().as_secs_f64()
             ),
             ErrorCode::DiskFull => format!(
                 "the disk holding {db} is full; free space and rerun (nothing half-done was kept)"

@@ -27,6 +27,16 @@ use std::time::Duration;
 /// application's transactions are short; a minute covers a slow disk with a wide margin.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// [`BUSY_TIMEOUT`], or `CALLRECON_BUSY_TIMEOUT_MS` for the reliability tests, which hold a
+/// lock longer than the timeout without waiting a minute (like `CALLRECON_FAILPOINT`, a knob
+/// for tests, not for operators).
+pub fn busy_timeout() -> Duration {
+    std::env::var("CALLRECON_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(BUSY_TIMEOUT, Duration::from_millis)
+}
+
 pub struct Store {
     pub conn: Connection,
     pub path: PathBuf,
@@ -60,7 +70,7 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .with_context(|| format!("opening database {}", path.display()))?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.busy_timeout(busy_timeout())?;
         // The first read is where SQLite notices a file that is not a database.
         let journal: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

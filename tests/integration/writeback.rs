@@ -496,3 +496,44 @@ fn a_ledger_number_twilio_did_not_dial_is_flagged() {
             .all(|n| n["twilio_to"].is_empty())
     );
 }
+
+/// A lock held longer than the busy timeout during the write-back ends the run with exit 1,
+/// naming the step and the file; the rerun completes it.
+#[test]
+fn a_lock_held_too_long_names_the_step_and_the_file() {
+    let (cfg, data) = scenario::dataset();
+    let sim = Sim::with_dataset(cfg, data);
+    let dir = TestDir::new();
+    let gate = dir.path("gate");
+    let mut cmd = scenario::command(&sim, &dir, "run");
+    cmd.arg("--out")
+        .arg(dir.path("report.csv"))
+        .env("CALLRECON_BUSY_TIMEOUT_MS", "300")
+        .env(
+            "CALLRECON_FAILPOINT",
+            format!("writeback.start:1:wait={}", gate.display()),
+        )
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    wait_for(&gate);
+    let conn = rusqlite::Connection::open(dir.path("ledger.db")).unwrap();
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    std::fs::remove_file(&gate).unwrap();
+    let out = child.wait_with_output().unwrap();
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("writing back the missed webhooks in")
+            && err.contains("ledger.db: another program held a lock"),
+        "{err}"
+    );
+    assert!(
+        !dir.path("report.csv").exists(),
+        "a report whose write-back did not commit"
+    );
+    let mut cmd = scenario::command(&sim, &dir, "run");
+    cmd.arg("--out").arg(dir.path("report.csv"));
+    run(&mut cmd, 0);
+}
