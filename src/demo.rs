@@ -67,10 +67,6 @@ pub async fn run(out_dir: &Path) -> Result<()> {
         format!("http://{addr}"),
         "--rps".into(),
         "1000".into(),
-        // Room for every call the demo day leaves without a code: at `run`'s default bound
-        // the demo's first line was a warning that some were left for the next run.
-        "--max-notification-lookups".into(),
-        "1000".into(),
         "--out".into(),
         path(&out_dir.join("report.csv")),
         "--orphans-out".into(),
