@@ -133,6 +133,8 @@ pub const PRIVATE: Kind = Kind {
 pub struct OutFile {
     out: Box<dyn Write>,
     temp: Option<(tempfile::NamedTempFile, PathBuf)>,
+    /// The path as given.
+    dest: PathBuf,
 }
 
 impl OutFile {
@@ -181,7 +183,26 @@ impl OutFile {
                 )
             }
         };
-        Ok(OutFile { out, temp })
+        Ok(OutFile {
+            out,
+            temp,
+            dest: dest.to_owned(),
+        })
+    }
+
+    /// The destination, as it was given.
+    pub fn destination(&self) -> &Path {
+        &self.dest
+    }
+
+    /// For an atomic destination, what was written so far, opened anew for reading (nothing
+    /// is at the destination yet); `None` for one written in place.
+    pub fn written_so_far(&mut self) -> Result<Option<File>> {
+        self.out.flush()?;
+        match &self.temp {
+            Some((temp, _)) => Ok(Some(temp.reopen()?)),
+            None => Ok(None),
+        }
     }
 
     /// Flushes, and for an atomic destination syncs and renames the file into place.

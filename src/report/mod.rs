@@ -118,12 +118,16 @@ impl Writer {
     /// A report with the report's columns. `dest` is a file path, or `-` for stdout. Its
     /// rows are spooled until [`Writer::finish_correcting`].
     pub fn create(dest: &Path) -> Result<Writer> {
-        // Checked now, so that a destination that cannot be written fails before any work.
-        output::target(dest)?;
-        let spool = tempfile::tempfile().context("creating the report's spool file")?;
-        let out = Out::Spooled {
-            spool: BufWriter::with_capacity(1 << 16, spool),
-            dest: dest.to_owned(),
+        let out = match output::target(dest)? {
+            // A file appears only when committed: its rows go straight to its temporary file.
+            output::Target::Atomic(_) => Out::Direct(OutFile::create(dest, output::PRIVATE)?),
+            _ => {
+                let spool = tempfile::tempfile().context("creating the report's spool file")?;
+                Out::Spooled {
+                    spool: BufWriter::with_capacity(1 << 16, spool),
+                    dest: dest.to_owned(),
+                }
+            }
         };
         Writer::new(out, &COLUMNS, "the report".to_owned())
     }
@@ -186,6 +190,19 @@ impl Writer {
             .map_err(|e| e.into_error())
             .with_context(|| format!("writing {name}"))?;
         match out {
+            Out::Direct(mut f) if !not_backfilled.is_empty() => {
+                // Rare (the application wrote rows during the run): the file is written
+                // again, corrected, and the first attempt is dropped unseen.
+                let Some(mut written) = f.written_so_far()? else {
+                    return f.commit().with_context(|| format!("writing {name}"));
+                };
+                written.rewind().context("reading the report back")?;
+                let dest = f.destination().to_owned();
+                let mut target = OutFile::create(&dest, output::PRIVATE)?;
+                correct_backfilled(written, &mut target, not_backfilled)?;
+                drop(f);
+                target.commit().with_context(|| format!("writing {name}"))
+            }
             Out::Direct(f) => f.commit().with_context(|| format!("writing {name}")),
             Out::Spooled { spool, dest } => {
                 let mut spool = spool
