@@ -67,6 +67,10 @@ pub async fn look_up(
         opts.now.timestamp(),
         opts.followup_max_age.num_seconds(),
     )?;
+    // A followed-up call is asked for every run (its price may come late), whichever group
+    // names it first; the first group is the reason recorded, so its place in the order, and
+    // so the bound, stays the same on a rerun.
+    let followed_set: std::collections::HashSet<String> = followed.iter().cloned().collect();
     let mut reasons = std::collections::HashMap::new();
     let mut candidates = Vec::new();
     for (reason, sids) in [
@@ -90,7 +94,7 @@ pub async fn look_up(
     let mut ask = Vec::new();
     for sid in chosen {
         let reason = reasons[&sid];
-        if reason == "followup" || !settled.exists([&sid])? {
+        if followed_set.contains(&sid) || !settled.exists([&sid])? {
             ask.push((sid, reason));
         }
     }
@@ -107,11 +111,7 @@ pub async fn look_up(
         summary.sid_lookups += 1;
         let now = Utc::now().timestamp();
         match found {
-            Ok(Some(call)) => {
-                store.land_calls(std::slice::from_ref(&call), numbers, now)?;
-                store.clear_sid_unknown(&sid)?;
-                store.mark_sid_looked_up(&sid, reason, now)?;
-            }
+            Ok(Some(call)) => store.land_looked_up(&call, reason, numbers, now)?,
             Ok(None) => {
                 summary.sids_unknown += 1;
                 store.mark_sid_unknown(&sid, now)?;

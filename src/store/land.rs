@@ -337,20 +337,28 @@ impl Store {
         Ok(())
     }
 
-    /// Remembers that a call was fetched by SID, and why (`ledger`, `transient`, `followup`).
-    pub fn mark_sid_looked_up(&self, sid: &str, reason: &str, now: i64) -> Result<()> {
-        self.conn.execute(
+    /// Lands a call fetched by SID and remembers that it was, and why (`ledger`, `transient`,
+    /// `followup`), in one transaction: a kill in between would leave a landed call that is
+    /// no longer its window's candidate, and the rerun's bound would take another in its place.
+    pub fn land_looked_up(
+        &mut self,
+        call: &Call,
+        reason: &str,
+        numbers: &mut Normalizer,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        write_calls(&tx, STAGE, std::slice::from_ref(call), numbers, now)?;
+        while merge_chunk(&tx, MERGE_CHUNK)? > 0 {}
+        tx.execute("DELETE FROM recon_unknown_sids WHERE sid = ?1", [&call.sid])?;
+        tx.execute(
             "INSERT INTO recon_sid_lookups (sid, reason, looked_up_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(sid) DO UPDATE SET looked_up_at = excluded.looked_up_at",
-            params![sid, reason, now],
+            params![call.sid, reason, now],
         )?;
-        Ok(())
-    }
-
-    /// Forgets a SID marked unknown, once Twilio has it after all (eventual consistency).
-    pub fn clear_sid_unknown(&self, sid: &str) -> Result<()> {
-        self.conn
-            .execute("DELETE FROM recon_unknown_sids WHERE sid = ?1", [sid])?;
+        tx.commit()?;
         Ok(())
     }
 }

@@ -132,7 +132,10 @@ fn not_sqlite(path: &Path) -> anyhow::Error {
 pub fn read_only(path: &Path) -> Result<Connection> {
     let mut wal = path.as_os_str().to_owned();
     wal.push("-wal");
-    let immutable = !Path::new(&wal).exists();
+    // A WAL-mode file without its -wal would make a read-only reader create -wal and -shm;
+    // `immutable` reads it as it lies. A rollback-journal file is read with ordinary shared
+    // locks instead, so that an application writing it meanwhile is never read half-written.
+    let immutable = !Path::new(&wal).exists() && wal_mode_header(path);
     let uri = format!(
         "file:{}{}",
         uri_path(path),
@@ -152,6 +155,15 @@ pub fn read_only(path: &Path) -> Result<Connection> {
     })?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     Ok(conn)
+}
+
+/// Whether the file's header says WAL mode (read and write versions 2, bytes 18 and 19).
+fn wal_mode_header(path: &Path) -> bool {
+    use std::io::Read;
+    let mut header = [0u8; 20];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .is_ok_and(|()| header[18] == 2 && header[19] == 2)
 }
 
 /// A path as a URI path: `%`, `?` and `#` (and bytes outside printable ASCII) escaped.

@@ -42,7 +42,7 @@ pub struct Pruned {
 /// already removed.
 #[derive(Debug, Clone, Copy)]
 pub struct Horizon {
-    /// `min(now, newest landed call) − retain`: never later than the data itself allows, so
+    /// `min(now, newest landed call, wall clock) − retain`: never later than the data allows, so
     /// a clock set years ahead cannot make today's data look old. `None` while no call is
     /// landed (nothing to date the data by: nothing is pruned, nothing refused for it).
     pub allowed: Option<i64>,
@@ -66,8 +66,11 @@ impl Store {
         let newest: Option<i64> =
             self.conn
                 .query_row("SELECT max(call_time) FROM recon_calls", [], |r| r.get(0))?;
+        // Nor later than the machine's clock: a call dated in the future (a skewed server or
+        // proxy) with a `--now` set ahead must not store a horizon that refuses every night.
+        let wall = chrono::Utc::now().timestamp();
         Ok(Horizon {
-            allowed: newest.map(|n| n.min(now).saturating_sub(retain_secs)),
+            allowed: newest.map(|n| n.min(now).min(wall).saturating_sub(retain_secs)),
             stored: self.retention_horizon()?,
         })
     }

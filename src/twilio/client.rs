@@ -284,6 +284,11 @@ impl Client {
         match self.get_json::<Call>(&url).await {
             Ok(call) => match call.bad_sid() {
                 Some((kind, sid)) => Err(bad_sid(&url, kind, sid)),
+                // Another call than the one asked for is not that call's answer.
+                None if call.sid != call_sid => Err(ApiError::Decode {
+                    url: short(&url),
+                    reason: format!("the answer is call {}, not {call_sid}", call.sid),
+                }),
                 None => Ok(Some(call)),
             },
             Err(e) if e.status() == Some(404) => Ok(None),
@@ -446,7 +451,9 @@ async fn read_bounded(
     if response.content_length().is_some_and(|n| n > limit) {
         return Err(too_large());
     }
-    let mut body = Vec::with_capacity(response.content_length().unwrap_or(0) as usize);
+    // Reserved on the server's word only up to a few pages' worth: the rest grows as it comes.
+    let announced = response.content_length().unwrap_or(0).min(4 << 20);
+    let mut body = Vec::with_capacity(announced as usize);
     while let Some(chunk) = response.chunk().await.map_err(&transport)? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large());
@@ -517,5 +524,16 @@ mod tests {
             );
             assert!(err.is_hostile() && err.exit() == crate::error::Exit::TwilioUnavailable);
         }
+        let redirect = ApiError::Status {
+            status: 302,
+            code: None,
+            message: None,
+            retry_after: None,
+            url: "/x".into(),
+        };
+        assert!(
+            redirect.is_hostile(),
+            "a redirect on a per-call lookup ends the run"
+        );
     }
 }

@@ -118,6 +118,8 @@ impl ApiError {
     pub fn is_hostile(&self) -> bool {
         match self {
             ApiError::ForeignLink { .. } | ApiError::BadSid { .. } => true,
+            // A redirect points elsewhere: never followed, and never skipped as a passing fault.
+            ApiError::Status { status, .. } => (300..=399).contains(status),
             ApiError::Exhausted { last, .. } => last.is_hostile(),
             _ => false,
         }
