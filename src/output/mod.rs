@@ -116,7 +116,7 @@ pub fn folder_of(path: &Path) -> PathBuf {
 /// How a file is written: the temporary file's name and the final file's mode.
 #[derive(Debug, Clone, Copy)]
 pub struct Kind {
-    /// `report`, `summary`…: the temporary file is `.callrecon-{name}-{pid}-XXXXXX.tmp`.
+    /// `report`, `summary`…: the temporary file is `.callrecon-{name}-{pid}-` plus random letters, then `.tmp`.
     pub name: &'static str,
     pub mode: u32,
 }

@@ -65,6 +65,13 @@ fn merge_chunk(tx: &Connection, limit: i64) -> Result<i64> {
 }
 
 /// Writes calls with `sql`, one prepared statement for the page.
+/// Stages `calls` and merges them into `recon_calls`, inside the caller's transaction.
+fn land_in(tx: &Connection, calls: &[Call], numbers: &mut Normalizer, now: i64) -> Result<()> {
+    write_calls(tx, STAGE, calls, numbers, now)?;
+    while merge_chunk(tx, MERGE_CHUNK)? > 0 {}
+    Ok(())
+}
+
 fn write_calls(
     tx: &Connection,
     sql: &str,
@@ -134,8 +141,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        write_calls(&tx, STAGE, calls, numbers, now)?;
-        while merge_chunk(&tx, MERGE_CHUNK)? > 0 {}
+        land_in(&tx, calls, numbers, now)?;
         tx.commit()?;
         Ok(calls.len())
     }
@@ -350,8 +356,7 @@ impl Store {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        write_calls(&tx, STAGE, std::slice::from_ref(call), numbers, now)?;
-        while merge_chunk(&tx, MERGE_CHUNK)? > 0 {}
+        land_in(&tx, std::slice::from_ref(call), numbers, now)?;
         tx.execute("DELETE FROM recon_unknown_sids WHERE sid = ?1", [&call.sid])?;
         tx.execute(
             "INSERT INTO recon_sid_lookups (sid, reason, looked_up_at) VALUES (?1, ?2, ?3)

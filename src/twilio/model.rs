@@ -288,6 +288,13 @@ impl<'a> HookStatus<'a> {
         let Some(raw) = text.map(str::trim).filter(|t| !t.is_empty()) else {
             return HookStatus::Empty;
         };
+        // Twilio's own spelling, the common case on every report row, without allocating.
+        if let Some(s) = FINAL_STATUSES.iter().find(|s| **s == raw) {
+            return HookStatus::Final(s);
+        }
+        if let Some(s) = TRANSIENT_STATUSES.iter().find(|s| **s == raw) {
+            return HookStatus::Transient(s);
+        }
         let folded = raw.to_ascii_lowercase().replace('_', "-");
         let folded = if folded == "cancelled" {
             "canceled"

@@ -155,25 +155,13 @@ fn ledger_import_is_idempotent_on_id_and_all_or_nothing() {
     run(callrecon().args(["ledger", "init", "--db"]).arg(&db), 0);
     let csv = dir.path("in.csv");
     std::fs::write(&csv, "id,to_number,intended_at,call_sid,create_error_code\n1,+12015550123,2026-02-03T10:00:00Z,,\n2,+12015550124,2026-02-03 11:00:00,,21211\n").unwrap();
-    let out = run(
-        callrecon()
-            .args(["ledger", "import", "--db"])
-            .arg(&db)
-            .arg(&csv),
-        0,
-    );
+    let out = import(&db, &csv, 0);
     assert!(
         stderr(&out).contains("imported 2 row(s)"),
         "{}",
         stderr(&out)
     );
-    let out = run(
-        callrecon()
-            .args(["ledger", "import", "--db"])
-            .arg(&db)
-            .arg(&csv),
-        0,
-    );
+    let out = import(&db, &csv, 0);
     assert!(
         stderr(&out).contains("imported 0 row(s)") && stderr(&out).contains("2 already present")
     );
@@ -187,13 +175,7 @@ fn ledger_import_is_idempotent_on_id_and_all_or_nothing() {
     );
     let bad = dir.path("bad.csv");
     std::fs::write(&bad, "id,to_number,intended_at,create_error_code\n3,+12015550125,2026-02-03T10:00:00Z,\n4,+12015550126,2026-02-03T10:00:00Z,oops\n").unwrap();
-    let out = run(
-        callrecon()
-            .args(["ledger", "import", "--db"])
-            .arg(&db)
-            .arg(&bad),
-        2,
-    );
+    let out = import(&db, &bad, 2);
     assert_clean_failure(&out, "line 3: column create_error_code is 'oops'");
     assert_eq!(
         count(&db, "SELECT count(*) FROM intended_calls"),
@@ -202,16 +184,7 @@ fn ledger_import_is_idempotent_on_id_and_all_or_nothing() {
     );
     let nocol = dir.path("nocol.csv");
     std::fs::write(&nocol, "id,number\n1,+1\n").unwrap();
-    assert_clean_failure(
-        &run(
-            callrecon()
-                .args(["ledger", "import", "--db"])
-                .arg(&db)
-                .arg(&nocol),
-            2,
-        ),
-        "no column 'to_number'",
-    );
+    assert_clean_failure(&import(&db, &nocol, 2), "no column 'to_number'");
 }
 
 #[test]

@@ -51,13 +51,7 @@ fn a_missing_column_cites_the_readme_section_by_its_name() {
     drop(conn);
     let csv = dir.path("x.csv");
     std::fs::write(&csv, "id,to_number,intended_at\n").unwrap();
-    let out = run(
-        callrecon()
-            .args(["ledger", "import", "--db"])
-            .arg(&db)
-            .arg(&csv),
-        2,
-    );
+    let out = import(&db, &csv, 2);
     assert!(
         stderr(&out).contains("(README, \"The ledger contract\")"),
         "{}",
@@ -79,13 +73,7 @@ fn an_id_twice_in_one_import_file_is_refused_naming_both_lines_and_nothing_is_im
          1,+14155550102,2026-06-02T10:02:00Z\n",
     )
     .unwrap();
-    let out = run(
-        callrecon()
-            .args(["ledger", "import", "--db"])
-            .arg(&db)
-            .arg(&csv),
-        2,
-    );
+    let out = import(&db, &csv, 2);
     assert!(
         stderr(&out).contains("lines 2 and 4 both have id 1"),
         "{}",
@@ -130,13 +118,7 @@ fn a_window_without_rows_says_so_beside_the_undated_row() {
         "id,to_number,intended_at\n7,+14155550100,yesterday-ish\n",
     )
     .unwrap();
-    run(
-        callrecon()
-            .args(["ledger", "import", "--db"])
-            .arg(&db)
-            .arg(&csv),
-        0,
-    );
+    import(&db, &csv, 0);
     run(&mut run_cmd(&sim, &dir, "fetch"), 0);
     let mut cmd = run_cmd(&sim, &dir, "report");
     cmd.arg("--out").arg(dir.path("r.csv"));

@@ -301,20 +301,7 @@ fn one_lock_per_database_file_whatever_path_reaches_it() {
         dir.path("dlink.db"),
         dir.path("elsewhere/hard.db"),
     ] {
-        let now = sim_now(&sim);
-        let mut cmd = against(&sim);
-        cmd.args(["report", "--db"])
-            .arg(&path)
-            .args([
-                "--from",
-                super::outputs::FROM,
-                "--to",
-                super::outputs::TO,
-                "--now",
-                &now,
-            ])
-            .arg("--out")
-            .arg(dir.path("r.csv"));
+        let mut cmd = report_over(&sim, &path, &dir.path("r.csv"));
         let out = run(&mut cmd, 75);
         assert!(
             stderr(&out).contains("another callrecon command"),
@@ -328,20 +315,7 @@ fn one_lock_per_database_file_whatever_path_reaches_it() {
         "no lock file beside the paths"
     );
     drop(held);
-    let now = sim_now(&sim);
-    let mut cmd = against(&sim);
-    cmd.args(["report", "--db"])
-        .arg(dir.path("elsewhere/hard.db"))
-        .args([
-            "--from",
-            super::outputs::FROM,
-            "--to",
-            super::outputs::TO,
-            "--now",
-            &now,
-        ])
-        .arg("--out")
-        .arg(dir.path("r.csv"));
+    let mut cmd = report_over(&sim, dir.path("elsewhere/hard.db"), &dir.path("r.csv"));
     run(&mut cmd, 0);
 }
 
@@ -442,4 +416,27 @@ fn a_run_through_one_name_locks_out_every_other_name_of_the_file() {
         assert!(stderr(&out).contains("pid"), "{}", stderr(&out));
     }
     assert_eq!(child.wait().unwrap().code(), Some(0));
+}
+
+/// `callrecon report` over the outputs day at the simulator's clock, from `db` to `out`.
+fn report_over(
+    sim: &Sim,
+    db: impl AsRef<std::path::Path>,
+    out: &std::path::Path,
+) -> std::process::Command {
+    let now = sim_now(sim);
+    let mut cmd = against(sim);
+    cmd.args(["report", "--db"])
+        .arg(db.as_ref())
+        .args([
+            "--from",
+            super::outputs::FROM,
+            "--to",
+            super::outputs::TO,
+            "--now",
+            &now,
+        ])
+        .arg("--out")
+        .arg(out);
+    cmd
 }

@@ -139,6 +139,17 @@ pub fn run(cmd: &mut Command, want: i32) -> Output {
     out
 }
 
+/// `callrecon ledger import --db DB CSV`, expecting exit `want`.
+pub fn import(db: &Path, csv: &Path, want: i32) -> Output {
+    run(
+        callrecon()
+            .args(["ledger", "import", "--db"])
+            .arg(db)
+            .arg(csv),
+        want,
+    )
+}
+
 pub fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
